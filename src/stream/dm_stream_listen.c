@@ -1,0 +1,283 @@
+/*
+ * doorman: the stream listen directive.
+ *
+ *   listen ADDRESS[:PORT] | PORT [backlog=N] [rcvbuf=SIZE] [sndbuf=SIZE]
+ *          [so_keepalive=on|off|[IDLE]:[INTVL]:[CNT]] [deferred] [bind]
+ *          [ipv6only=on|off];
+ *
+ * `udp`, `ssl` and `proxy_protocol` are reserved for the issues that
+ * build them: rather than accepting and ignoring them, they are refused
+ * with a message saying so.
+ */
+#include <dm_core.h>
+#include <dm_stream.h>
+#include <dm_stream_listen.h>
+
+static int
+dm_stream_listen_param(const dm_str_t *v, const char *name, dm_str_t *rest)
+{
+    size_t n = strlen(name);
+
+    if (v->len <= n || memcmp(v->data, name, n) != 0) {
+        return 0;
+    }
+    rest->data = v->data + n;
+    rest->len = v->len - n;
+    return 1;
+}
+
+/* so_keepalive=[IDLE]:[INTVL]:[CNT], each part optional, IDLE a time. */
+static int
+dm_stream_listen_keepalive(dm_stream_listen_t *ls, dm_str_t *v)
+{
+    u_char *p = v->data, *end = v->data + v->len, *colon;
+    int part = 0;
+    int64_t val;
+
+    if (dm_str_eq(v, "on")) {
+        ls->keepalive = DM_LISTENING_KEEPALIVE_ON;
+        return 1;
+    }
+    if (dm_str_eq(v, "off")) {
+        ls->keepalive = DM_LISTENING_KEEPALIVE_OFF;
+        return 1;
+    }
+    for (part = 0; part < 3; part++) {
+        colon = memchr(p, ':', (size_t) (end - p));
+        if (colon == NULL) {
+            colon = end;
+        }
+        if (colon > p) {
+            val = (part == 2) ? dm_parse_int(p, (size_t) (colon - p))
+                              : dm_parse_sec(p, (size_t) (colon - p));
+            if (val <= 0 || val > 32767) {
+                return 0;
+            }
+            if (part == 0) {
+                ls->keepidle = (int) val;
+            } else if (part == 1) {
+                ls->keepintvl = (int) val;
+            } else {
+                ls->keepcnt = (int) val;
+            }
+        }
+        if (colon == end) {
+            break;
+        }
+        p = colon + 1;
+    }
+    if (part != 2 && p != end && memchr(v->data, ':', v->len) == NULL) {
+        return 0;
+    }
+    ls->keepalive = DM_LISTENING_KEEPALIVE_ON;
+    return 1;
+}
+
+char *
+dm_stream_listen_set(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
+{
+    dm_stream_core_srv_conf_t *cscf = conf;
+    dm_stream_core_main_conf_t *cmcf =
+        dm_stream_conf_get_main(cf->ctx, dm_stream_core_module);
+    dm_str_t *value = cf->args->elts, v;
+    dm_stream_listen_t *ls;
+    const char *err;
+    int64_t n;
+    dm_uint_t i;
+
+    ls = dm_array_push(&cmcf->listen);
+    if (ls == NULL) {
+        return DM_CONF_ERROR;
+    }
+    memset(ls, 0, sizeof(*ls));
+    ls->server = cscf;
+    ls->file = cf->file->name;
+    ls->line = cf->file->dir_line;
+    ls->backlog = -1;
+    ls->rcvbuf = -1;
+    ls->sndbuf = -1;
+    ls->ipv6only = 1;
+
+    if (dm_inet_parse(value[1].data, value[1].len, 0, &ls->addr, &err)
+        != DM_OK) {
+        dm_conf_log_error(DM_LOG_EMERG, cf, 0,
+                          "%s in \"%s\" of the \"listen\" "
+                          "directive",
+                          err, value[1].data);
+        return DM_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        if (dm_stream_listen_param(&value[i], "backlog=", &v)) {
+            n = dm_parse_int(v.data, v.len);
+            if (n < 1 || n > 65535) {
+                goto invalid;
+            }
+            ls->backlog = (int) n;
+        } else if (dm_stream_listen_param(&value[i], "rcvbuf=", &v)) {
+            n = dm_parse_size(v.data, v.len);
+            if (n < 1 || n > INT_MAX) {
+                goto invalid;
+            }
+            ls->rcvbuf = (int) n;
+        } else if (dm_stream_listen_param(&value[i], "sndbuf=", &v)) {
+            n = dm_parse_size(v.data, v.len);
+            if (n < 1 || n > INT_MAX) {
+                goto invalid;
+            }
+            ls->sndbuf = (int) n;
+        } else if (dm_stream_listen_param(&value[i], "so_keepalive=", &v)) {
+            if (!dm_stream_listen_keepalive(ls, &v)) {
+                goto invalid;
+            }
+        } else if (dm_stream_listen_param(&value[i], "ipv6only=", &v)) {
+            if (dm_str_eq(&v, "on")) {
+                ls->ipv6only = 1;
+            } else if (dm_str_eq(&v, "off")) {
+                ls->ipv6only = 0;
+            } else {
+                goto invalid;
+            }
+        } else if (dm_str_eq(&value[i], "deferred")) {
+            ls->deferred = 1;
+        } else if (dm_str_eq(&value[i], "bind")) {
+            ls->bind = 1;
+        } else if (dm_str_eq(&value[i], "udp") || dm_str_eq(&value[i], "ssl")
+                   || dm_str_eq(&value[i], "proxy_protocol")) {
+            dm_conf_log_error(DM_LOG_EMERG, cf, 0,
+                              "the \"%s\" parameter of \"listen\" is not "
+                              "supported by this version",
+                              value[i].data);
+            return DM_CONF_ERROR;
+        } else {
+            goto invalid;
+        }
+        continue;
+
+    invalid:
+        dm_conf_log_error(DM_LOG_EMERG, cf, 0,
+                          "invalid parameter \"%s\" of the \"listen\" "
+                          "directive",
+                          value[i].data);
+        return DM_CONF_ERROR;
+    }
+    return DM_CONF_OK;
+}
+
+/* The same socket address modulo the host part: family and port. */
+static int
+dm_stream_listen_same_port(const dm_inet_addr_t *a, const dm_inet_addr_t *b)
+{
+    struct sockaddr *x = (struct sockaddr *) &a->sa;
+    struct sockaddr *y = (struct sockaddr *) &b->sa;
+
+    return x->sa_family == y->sa_family && x->sa_family != AF_UNIX
+           && dm_inet_get_port(x) == dm_inet_get_port(y);
+}
+
+static dm_listening_t *
+dm_stream_listen_socket(dm_conf_t *cf, dm_stream_listen_t *l, dm_uint_t naddrs)
+{
+    dm_listening_t *ls;
+    dm_stream_port_t *port;
+
+    ls = dm_listening_add(cf->cycle, &l->addr, SOCK_STREAM);
+    port = dm_pcalloc(cf->pool, sizeof(dm_stream_port_t));
+    if (ls == NULL || port == NULL) {
+        return NULL;
+    }
+    port->addrs = dm_pcalloc(cf->pool, naddrs * sizeof(dm_stream_addr_t));
+    if (port->addrs == NULL) {
+        return NULL;
+    }
+    ls->handler = dm_stream_session_init_connection;
+    ls->servers = port;
+    if (l->backlog != -1) {
+        ls->backlog = l->backlog;
+    }
+    ls->rcvbuf = l->rcvbuf;
+    ls->sndbuf = l->sndbuf;
+    ls->keepalive = l->keepalive;
+    ls->keepidle = l->keepidle;
+    ls->keepintvl = l->keepintvl;
+    ls->keepcnt = l->keepcnt;
+    ls->deferred = l->deferred;
+    ls->ipv6only = l->ipv6only;
+    ls->pool_size = 512;
+    return ls;
+}
+
+char *
+dm_stream_listen_init(dm_conf_t *cf, dm_stream_core_main_conf_t *cmcf)
+{
+    dm_stream_listen_t *l = cmcf->listen.elts;
+    dm_uint_t i, j, n = cmcf->listen.nelts, k;
+    dm_listening_t *ls;
+    dm_stream_port_t *port;
+    u_char text[DM_INET_ADDRSTRLEN];
+
+    for (i = 0; i < n; i++) {
+        for (j = i + 1; j < n; j++) {
+            if (dm_inet_cmp(
+                    (struct sockaddr *) &l[i].addr.sa, l[i].addr.socklen,
+                    (struct sockaddr *) &l[j].addr.sa, l[j].addr.socklen)
+                == 0) {
+                dm_inet_ntop((struct sockaddr *) &l[i].addr.sa, text,
+                             sizeof(text), 1);
+                dm_log_error(DM_LOG_EMERG, cf->log, 0,
+                             "duplicate \"%s\" address and port pair in "
+                             "%.*s:%lu",
+                             text, DM_STR_ARG(l[j].file),
+                             (unsigned long) l[j].line);
+                return DM_CONF_ERROR;
+            }
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        dm_uint_t shared = 0;
+
+        /* a specific address folded into a wildcard of its port */
+        if (!l[i].addr.wildcard && !l[i].bind) {
+            for (j = 0; j < n; j++) {
+                if (l[j].addr.wildcard
+                    && dm_stream_listen_same_port(&l[i].addr, &l[j].addr)) {
+                    break;
+                }
+            }
+            if (j < n) {
+                continue;
+            }
+        }
+
+        /* count the specific addresses this socket will serve */
+        if (l[i].addr.wildcard) {
+            for (j = 0; j < n; j++) {
+                shared +=
+                    (!l[j].addr.wildcard && !l[j].bind
+                     && dm_stream_listen_same_port(&l[i].addr, &l[j].addr));
+            }
+        }
+
+        ls = dm_stream_listen_socket(cf, &l[i], shared + 1);
+        if (ls == NULL) {
+            return DM_CONF_ERROR;
+        }
+        port = ls->servers;
+        k = 0;
+        if (l[i].addr.wildcard) {
+            for (j = 0; j < n; j++) {
+                if (!l[j].addr.wildcard && !l[j].bind
+                    && dm_stream_listen_same_port(&l[i].addr, &l[j].addr)) {
+                    port->addrs[k].addr = l[j].addr;
+                    port->addrs[k].server = l[j].server;
+                    k++;
+                }
+            }
+        }
+        port->addrs[k].addr = l[i].addr;
+        port->addrs[k].server = l[i].server;
+        port->naddrs = k + 1;
+    }
+    return DM_CONF_OK;
+}

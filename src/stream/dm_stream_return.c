@@ -1,0 +1,114 @@
+/*
+ * doorman: the stream `return` content handler.
+ *
+ *   return "TEXT";     (stream server)
+ *
+ * Sends the text and closes the connection: the smallest content handler,
+ * used by the process-model tests and as a health endpoint.
+ */
+#include <dm_core.h>
+#include <dm_event.h>
+#include <dm_stream.h>
+
+/* How long a client may take to accept the text. */
+#define DM_STREAM_RETURN_TIMEOUT 60000
+
+typedef struct {
+    dm_str_t text; /* what to send; data NULL when return is not set */
+} dm_stream_return_srv_conf_t;
+
+static void *dm_stream_return_create_srv_conf(dm_conf_t *cf);
+static char *dm_stream_return_set(dm_conf_t *cf, const dm_command_t *cmd,
+                                  void *conf);
+static dm_int_t dm_stream_return_handler(dm_stream_session_t *s);
+static void dm_stream_return_write(dm_event_t *wev);
+
+static const dm_command_t dm_stream_return_commands[] = {
+    {dm_string("return"), DM_STREAM_SRV_CONF, DM_CONF_TAKE1,
+     dm_stream_return_set, DM_CONF_LEVEL_SRV, 0, NULL},
+    dm_null_command,
+};
+
+dm_module_t dm_stream_return_module = {
+    .name = "stream_return",
+    .type = DM_MODULE_STREAM,
+    .commands = dm_stream_return_commands,
+    .create_srv_conf = dm_stream_return_create_srv_conf,
+};
+
+static void *
+dm_stream_return_create_srv_conf(dm_conf_t *cf)
+{
+    return dm_pcalloc(cf->pool, sizeof(dm_stream_return_srv_conf_t));
+}
+
+static char *
+dm_stream_return_set(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
+{
+    dm_stream_return_srv_conf_t *rcf = conf;
+    dm_stream_core_srv_conf_t *cscf =
+        dm_stream_conf_get_srv(cf->ctx, dm_stream_core_module);
+    dm_str_t *value = cf->args->elts;
+
+    if (cscf->handler) {
+        dm_conf_log_error(DM_LOG_EMERG, cf, 0,
+                          "\"return\" conflicts with \"%s\" in the same "
+                          "server",
+                          cscf->handler_name);
+        return DM_CONF_ERROR;
+    }
+    rcf->text = value[1];
+    cscf->handler = dm_stream_return_handler;
+    cscf->handler_name = "return";
+    return DM_CONF_OK;
+}
+
+static dm_int_t
+dm_stream_return_handler(dm_stream_session_t *s)
+{
+    dm_connection_t *c = s->connection;
+
+    c->log->action = "sending the return text to the client";
+    c->write->handler = dm_stream_return_write;
+    dm_stream_return_write(c->write);
+    return DM_DONE;
+}
+
+static void
+dm_stream_return_write(dm_event_t *wev)
+{
+    dm_connection_t *c = wev->data;
+    dm_stream_session_t *s = c->data;
+    dm_stream_return_srv_conf_t *rcf =
+        dm_stream_session_srv_conf(s, dm_stream_return_module);
+    size_t off;
+    ssize_t n;
+
+    if (wev->timedout) {
+        dm_log_error(DM_LOG_INFO, c->log, ETIMEDOUT, "client timed out");
+        c->timedout = 1;
+        dm_stream_session_finalize(s, DM_STREAM_OK);
+        return;
+    }
+
+    /* c->sent counts what already went out of this text */
+    while ((off = (size_t) c->sent) < rcf->text.len) {
+        if (!wev->ready) {
+            if (dm_event_timer_add(wev, DM_STREAM_RETURN_TIMEOUT) != DM_OK) {
+                dm_stream_session_finalize(s, DM_STREAM_INTERNAL_ERROR);
+            }
+            return;
+        }
+        n = c->send(c, rcf->text.data + off, rcf->text.len - off);
+        if (n == DM_ERROR) {
+            dm_stream_session_finalize(s, DM_STREAM_OK);
+            return;
+        }
+        if (n == DM_AGAIN) {
+            continue; /* ready is now 0: arm the timer and wait */
+        }
+    }
+    dm_event_timer_del(wev);
+    wev->handler = dm_event_empty_handler;
+    dm_stream_session_finalize(s, DM_STREAM_OK);
+}

@@ -1,0 +1,26 @@
+/*
+ * doorman: stream sessions, types.
+ */
+#ifndef DM_STREAM_SESSION_T_H
+#define DM_STREAM_SESSION_T_H
+
+/* $status values of a stream session, as nginx uses them. */
+#define DM_STREAM_OK                  200
+#define DM_STREAM_BAD_REQUEST         400
+#define DM_STREAM_FORBIDDEN           403
+#define DM_STREAM_INTERNAL_ERROR      500
+#define DM_STREAM_BAD_GATEWAY         502
+#define DM_STREAM_SERVICE_UNAVAILABLE 503
+
+struct dm_stream_session_s {
+    dm_connection_t *connection; /* the client's connection */
+    void **main_conf;            /* the stream block's structures */
+    void **srv_conf;             /* the chosen server's structures */
+    void **ctx;                  /* per-module session state, by ctx_index */
+    dm_uint_t phase_index;       /* where the pipeline resumes */
+    dm_msec_t start_msec;        /* accept time, for $session_time */
+    dm_uint_t status;            /* $status */
+    unsigned finalized:1;        /* finalize ran: late handlers do nothing */
+};
+
+#endif /* DM_STREAM_SESSION_T_H */

@@ -1,0 +1,21 @@
+/*
+ * doorman: upstream { } blocks, types. One upstream layer serves both
+ * engines (DESIGN.md section 5); only the directive tables differ.
+ */
+#ifndef DM_UPSTREAM_CONF_T_H
+#define DM_UPSTREAM_CONF_T_H
+
+/* One upstream { } block. */
+typedef struct {
+    dm_str_t name;      /* the group's name */
+    dm_conf_ctx_t *ctx; /* its context: srv structures of its engine */
+    dm_str_t file;      /* where it is defined, for messages */
+    dm_uint_t line;
+} dm_upstream_srv_conf_t;
+
+/* The upstream module's main structure, one per engine. */
+typedef struct {
+    dm_array_t upstreams; /* dm_upstream_srv_conf_t *, in file order */
+} dm_upstream_main_conf_t;
+
+#endif /* DM_UPSTREAM_CONF_T_H */
