@@ -282,7 +282,7 @@ stream {
     }
     server {
         listen %%PORT_2%% backlog=64;
-        return 'two with \'quotes\' and ${var}\n';
+        return 'two with \'quotes\' and ${remote_addr}\n';
     }
 }
 

@@ -87,5 +87,8 @@ typedef struct dm_listening_s dm_listening_t;
 #include <dm_listening.h>
 #include <dm_connection.h>
 #include <dm_phase.h>
+#include <dm_variable.h>
+#include <dm_complex.h>
+#include <dm_regex.h>
 
 #endif /* DM_CORE_H */

@@ -134,7 +134,8 @@ dm_http_block_hooks(dm_conf_t *cf, dm_conf_ctx_t *ctx)
         }
     }
 
-    if (dm_module_postconfiguration(cf, DM_MODULE_HTTP) != DM_OK) {
+    if (dm_module_postconfiguration(cf, DM_MODULE_HTTP) != DM_OK
+        || dm_variable_finalize(cf, &cmcf->variables) != DM_OK) {
         return DM_CONF_ERROR;
     }
     return DM_CONF_OK;
@@ -173,7 +174,10 @@ dm_http_core_create_main_conf(dm_conf_t *cf)
     if (cmcf == NULL
         || dm_array_init(&cmcf->servers, cf->pool, 4,
                          sizeof(dm_http_core_srv_conf_t *))
-               != DM_OK) {
+               != DM_OK
+        || dm_variable_registry_init(&cmcf->variables, cf->pool, "http")
+               != DM_OK
+        || dm_variable_add_common(cf, &cmcf->variables) != DM_OK) {
         return NULL;
     }
     return cmcf;

@@ -15,6 +15,7 @@
 /* The http core module's main structure. */
 typedef struct {
     dm_array_t servers; /* dm_http_core_srv_conf_t *, in file order */
+    dm_variable_registry_t variables; /* the http engine's variables */
 } dm_http_core_main_conf_t;
 
 typedef struct dm_http_core_loc_conf_s dm_http_core_loc_conf_t;

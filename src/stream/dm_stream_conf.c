@@ -156,7 +156,8 @@ dm_stream_core_finish(dm_conf_t *cf, dm_conf_ctx_t *ctx)
             return DM_CONF_ERROR;
         }
     }
-    if (dm_phase_flatten(&cmcf->phases, cf->pool) != DM_OK) {
+    if (dm_variable_finalize(cf, &cmcf->variables) != DM_OK
+        || dm_phase_flatten(&cmcf->phases, cf->pool) != DM_OK) {
         return DM_CONF_ERROR;
     }
     return dm_stream_listen_init(cf, cmcf);
@@ -200,7 +201,11 @@ dm_stream_core_create_main_conf(dm_conf_t *cf)
                != DM_OK
         || dm_phase_init(&cmcf->phases, cf->pool, DM_STREAM_PHASES,
                          DM_STREAM_LOG_PHASE)
-               != DM_OK) {
+               != DM_OK
+        || dm_variable_registry_init(&cmcf->variables, cf->pool, "stream")
+               != DM_OK
+        || dm_variable_add_common(cf, &cmcf->variables) != DM_OK
+        || dm_stream_variables_add(cf, &cmcf->variables) != DM_OK) {
         return NULL;
     }
     return cmcf;

@@ -28,6 +28,7 @@ typedef struct {
     dm_array_t servers;       /* dm_stream_core_srv_conf_t *, file order */
     dm_array_t listen;        /* dm_stream_listen_t, every listen line */
     dm_phase_engine_t phases; /* the pipeline every session walks */
+    dm_variable_registry_t variables; /* the stream engine's variables */
 } dm_stream_core_main_conf_t;
 
 /* The stream core module's per-server structure. */

@@ -3,8 +3,9 @@
  *
  *   return "TEXT";     (stream server)
  *
- * Sends the text and closes the connection: the smallest content handler,
- * used by the process-model tests and as a health endpoint.
+ * Sends the text (variables allowed: return "$remote_addr\n";) and closes
+ * the connection: the smallest content handler, used by the process-model
+ * tests and as a health endpoint.
  */
 #include <dm_core.h>
 #include <dm_event.h>
@@ -14,7 +15,7 @@
 #define DM_STREAM_RETURN_TIMEOUT 60000
 
 typedef struct {
-    dm_str_t text; /* what to send; data NULL when return is not set */
+    dm_complex_value_t text; /* what to send */
 } dm_stream_return_srv_conf_t;
 
 static void *dm_stream_return_create_srv_conf(dm_conf_t *cf);
@@ -48,6 +49,8 @@ dm_stream_return_set(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
     dm_stream_return_srv_conf_t *rcf = conf;
     dm_stream_core_srv_conf_t *cscf =
         dm_stream_conf_get_srv(cf->ctx, dm_stream_core_module);
+    dm_stream_core_main_conf_t *cmcf =
+        dm_stream_conf_get_main(cf->ctx, dm_stream_core_module);
     dm_str_t *value = cf->args->elts;
 
     if (cscf->handler) {
@@ -57,7 +60,10 @@ dm_stream_return_set(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
                           cscf->handler_name);
         return DM_CONF_ERROR;
     }
-    rcf->text = value[1];
+    if (dm_complex_compile(cf, &cmcf->variables, &value[1], &rcf->text)
+        != DM_OK) {
+        return DM_CONF_ERROR;
+    }
     cscf->handler = dm_stream_return_handler;
     cscf->handler_name = "return";
     return DM_CONF_OK;
@@ -66,7 +72,17 @@ dm_stream_return_set(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
 static dm_int_t
 dm_stream_return_handler(dm_stream_session_t *s)
 {
+    dm_stream_return_srv_conf_t *rcf =
+        dm_stream_session_srv_conf(s, dm_stream_return_module);
     dm_connection_t *c = s->connection;
+    dm_str_t *text;
+
+    /* evaluated once; the write handler sends from the session's copy */
+    text = dm_palloc(c->pool, sizeof(dm_str_t));
+    if (text == NULL || dm_complex_eval(&s->vars, &rcf->text, text) != DM_OK) {
+        return DM_ERROR;
+    }
+    s->ctx[dm_stream_return_module.ctx_index] = text;
 
     c->log->action = "sending the return text to the client";
     c->write->handler = dm_stream_return_write;
@@ -79,8 +95,7 @@ dm_stream_return_write(dm_event_t *wev)
 {
     dm_connection_t *c = wev->data;
     dm_stream_session_t *s = c->data;
-    dm_stream_return_srv_conf_t *rcf =
-        dm_stream_session_srv_conf(s, dm_stream_return_module);
+    dm_str_t *text = s->ctx[dm_stream_return_module.ctx_index];
     size_t off;
     ssize_t n;
 
@@ -92,14 +107,14 @@ dm_stream_return_write(dm_event_t *wev)
     }
 
     /* c->sent counts what already went out of this text */
-    while ((off = (size_t) c->sent) < rcf->text.len) {
+    while ((off = (size_t) c->sent) < text->len) {
         if (!wev->ready) {
             if (dm_event_timer_add(wev, DM_STREAM_RETURN_TIMEOUT) != DM_OK) {
                 dm_stream_session_finalize(s, DM_STREAM_INTERNAL_ERROR);
             }
             return;
         }
-        n = c->send(c, rcf->text.data + off, rcf->text.len - off);
+        n = c->send(c, text->data + off, text->len - off);
         if (n == DM_ERROR) {
             dm_stream_session_finalize(s, DM_STREAM_OK);
             return;

@@ -37,6 +37,7 @@ dm_stream_session_find_server(dm_connection_t *c)
 void
 dm_stream_session_init_connection(dm_connection_t *c)
 {
+    dm_stream_core_main_conf_t *cmcf;
     dm_stream_core_srv_conf_t *cscf;
     dm_stream_session_t *s;
 
@@ -56,6 +57,12 @@ dm_stream_session_init_connection(dm_connection_t *c)
     s->connection = c;
     s->main_conf = cscf->ctx->main_conf;
     s->srv_conf = cscf->ctx->srv_conf;
+    cmcf = dm_stream_session_main_conf(s, dm_stream_core_module);
+    if (dm_variable_env_init(&s->vars, &cmcf->variables, c->pool, c, s)
+        != DM_OK) {
+        dm_connection_close(c);
+        return;
+    }
     s->start_msec = dm_current_msec;
     s->status = DM_STREAM_OK;
     c->data = s;

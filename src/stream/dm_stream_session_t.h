@@ -20,6 +20,8 @@ struct dm_stream_session_s {
     dm_uint_t phase_index;       /* where the pipeline resumes */
     dm_msec_t start_msec;        /* accept time, for $session_time */
     dm_uint_t status;            /* $status */
+    dm_variable_env_t vars;      /* variables of the session */
+    dm_str_t upstream_addr;      /* $upstream_addr, set by the proxy */
     unsigned finalized:1;        /* finalize ran: late handlers do nothing */
 };
 
