@@ -74,7 +74,7 @@ my $variant;
 }
 
 my $STICKY_CONF = "# sticky needs the sticky_cookie module\nhttp {\n"
-    . "    upstream u {\n        sticky cookie srv;\n    }\n}\n";
+    . "    upstream u {\n        server 127.0.0.1:8081;\n        sticky cookie srv;\n    }\n}\n";
 my $HELLO_CONF = "hello_greeting \"hi\";\n";
 
 SKIP: {
@@ -91,7 +91,7 @@ SKIP: {
     my $f = $variant->write_conf($STICKY_CONF);
     my ($code, $err) = $variant->test_conf;
     is $code, 1, 'variant -t rejects sticky';
-    like $err, qr/^doorman: \[emerg\] unknown directive "sticky" in \Q$f\E:4$/m,
+    like $err, qr/^doorman: \[emerg\] unknown directive "sticky" in \Q$f\E:5$/m,
         '... as an unknown directive, with FILE:LINE';
     like $err, qr/^doorman: configuration file \Q$f\E test failed$/m,
         '... test failed';

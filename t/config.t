@@ -200,8 +200,9 @@ bad 'duplicate block',
     msg => qr/"events" directive is duplicate/;
 
 bad 'duplicate upstream',
-    conf => "http {\n    upstream u {\n    }\n    upstream u {\n    }\n}\n",
-    line => 4,
+    conf => "http {\n    upstream u {\n        server 127.0.0.1:1;\n    }\n"
+        . "    upstream u {\n        server 127.0.0.1:2;\n    }\n}\n",
+    line => 5,
     msg => qr/duplicate upstream "u"/;
 
 # --- the -g directives ---------------------------------------------------------
@@ -275,6 +276,9 @@ include empty.d/*.conf;    # a glob that matches nothing is fine
 
 stream {
     upstream l4_backend {
+        hash $remote_addr consistent;
+        server 127.0.0.1:6379 weight=2;
+        server localhost:6380;
     }
     server {
         listen 127.0.0.1:%%PORT_1%%;
@@ -289,9 +293,14 @@ stream {
 http {
 %%STICKY_SECRET%%
     upstream app {
+        server 127.0.0.1:8081 weight=5 max_fails=3 fail_timeout=30s;
+        server 127.0.0.1:8082 backup;
 %%STICKY%%
     }
     upstream api {
+        least_conn;
+        server [::1]:8083 max_conns=100 slow_start=10s;
+        server unix:/run/api.sock drain route=a1;
     }
 
     server {

@@ -143,7 +143,7 @@ dm_complex_eval(dm_variable_env_t *env, const dm_complex_value_t *cv,
         if (v == NULL) {
             return DM_ERROR;
         }
-        if (!v->not_found) {
+        if (!v->not_found && v->len) {
             size_t n = dm_min(v->len, (size_t) (out->data + len - p));
 
             memcpy(p, v->data, n);

@@ -421,8 +421,12 @@ dm_conf_handler(dm_conf_t *cf, dm_int_t last)
     int found = 0;
     char *rv;
 
-    if (cf->handler) {
-        /* a block of entries (map and the like): its handler takes them */
+    /* a block of entries (map and the like): its handler takes them, but
+       for `include FILE;`, which reads more entries from a file (nginx's
+       handlers each call the include directive themselves) */
+    if (cf->handler
+        && !(cf->args->nelts == 2 && dm_str_eq(name, "include")
+             && last == DM_CONF_TOK_DIRECTIVE)) {
         if (last == DM_CONF_TOK_BLOCK_START) {
             dm_conf_log_error(DM_LOG_EMERG, cf, 0, "unexpected \"{\"");
             return DM_ERROR;

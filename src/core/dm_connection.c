@@ -3,7 +3,7 @@
  */
 #include <dm_core.h>
 #include <dm_event.h>
-#include <dm_event_stats.h>
+#include <dm_stats.h>
 #include <dm_os_io.h>
 #include <netinet/tcp.h>
 
@@ -155,10 +155,10 @@ dm_connection_close(dm_connection_t *c)
     dm_event_posted_del(c->write);
     dm_connection_reusable(c, 0);
 
-    if (c->listening && !c->shared) {
+    if (c->listening && !c->listener) {
         /* a client connection: this process's share goes down */
-        dm_event_stats_add(DM_EVENT_STAT_ACTIVE, -1);
-        dm_event_stats_add(DM_EVENT_STAT_HANDLED, 1);
+        dm_stats_add(DM_STAT_ACTIVE, -1);
+        dm_stats_add(DM_STAT_HANDLED, 1);
     }
     c->read->closed = 1;
     c->write->closed = 1;
@@ -310,7 +310,7 @@ dm_connection_log_handler(dm_log_t *log, u_char *buf, size_t len)
     int n;
 
     if (log->action && len) {
-        n = snprintf((char *) p, len, " %s", log->action);
+        n = snprintf((char *) p, len, " while %s", log->action);
         if (n > 0) {
             p += dm_min((size_t) n, len - 1);
             len -= dm_min((size_t) n, len - 1);

@@ -64,6 +64,7 @@ struct dm_connection_s {
     unsigned timedout:1;    /* a timeout closed it */
     unsigned tcp_nodelay:1; /* TCP_NODELAY is set */
     unsigned shared:1;      /* fd not owned (listeners of a slot group) */
+    unsigned listener:1;    /* a listening socket's own connection */
 };
 
 #endif /* DM_CONNECTION_T_H */

@@ -134,6 +134,15 @@ dm_listening_open(dm_cycle_t *cycle, dm_listening_t *ls)
                      DM_STR_ARG(ls->addr_text));
         goto failed;
     }
+    if (ls->type == SOCK_DGRAM && ls->wildcard
+        && !dm_listening_setopt(
+            cycle, ls, family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
+            family == AF_INET6 ? IPV6_RECVPKTINFO : IP_PKTINFO, 1,
+            "IP_PKTINFO")) {
+        /* a wildcard UDP socket must learn which address a client used,
+           to answer from it */
+        goto failed;
+    }
     if (ls->type == SOCK_STREAM && listen(ls->fd, ls->backlog) == -1) {
         dm_log_error(DM_LOG_EMERG, cycle->log, errno,
                      "listen() to %.*s, backlog %d failed",

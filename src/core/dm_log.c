@@ -16,8 +16,6 @@ static dm_log_t dm_log_default = {
 
 static size_t dm_log_append_err(u_char *p, u_char *last, dm_err_t err);
 static int dm_log_write(int fd, const u_char *buf, size_t len);
-static void dm_log_syslog_send(dm_log_file_t *f, dm_uint_t level,
-                               const u_char *msg, size_t len);
 
 dm_log_t *
 dm_log_init(void)
@@ -64,7 +62,7 @@ dm_log_errorv(dm_uint_t level, dm_log_t *log, dm_err_t err, const char *fmt,
     if (log && log->handler && level != DM_LOG_DEBUG) {
         p = log->handler(log, p, (size_t) (last - p));
     } else if (log && log->action && p < last) {
-        n = snprintf((char *) p, (size_t) (last - p), " %s", log->action);
+        n = snprintf((char *) p, (size_t) (last - p), " while %s", log->action);
         p = (n < 0) ? p : dm_min(p + n, last);
     }
     *p++ = '\n';
@@ -78,7 +76,9 @@ dm_log_errorv(dm_uint_t level, dm_log_t *log, dm_err_t err, const char *fmt,
             continue;
         }
         if (log->file->syslog) {
-            dm_log_syslog_send(log->file, level, msg, (size_t) (p - msg));
+            /* our levels 1..8 are syslog severities 0..7 */
+            (void) dm_log_syslog_send(log->file, level ? level - 1 : 0, msg,
+                                      (size_t) (p - msg));
             continue;
         }
         if (!dm_log_write(log->file->fd, line, (size_t) (p - line))) {
@@ -177,14 +177,13 @@ dm_log_write(int fd, const u_char *buf, size_t len)
  * line on a non-blocking socket: a syslog daemon that cannot keep up
  * loses lines (counted) instead of stalling the loop.
  */
-static void
-dm_log_syslog_send(dm_log_file_t *f, dm_uint_t level, const u_char *msg,
+dm_int_t
+dm_log_syslog_send(dm_log_file_t *f, dm_uint_t severity, const u_char *msg,
                    size_t len)
 {
     static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    /* our levels 1..8 are syslog severities 0..7 */
-    int pri = f->syslog->facility * 8 + (int) (level ? level - 1 : 0);
+    int pri = f->syslog->facility * 8 + (int) (severity & 7);
     u_char out[DM_LOG_LINE_MAX + 128];
     struct tm tm;
     time_t now = time(NULL);
@@ -198,7 +197,7 @@ dm_log_syslog_send(dm_log_file_t *f, dm_uint_t level, const u_char *msg,
                  f->syslog->hostname.len ? " " : "",
                  DM_STR_ARG(f->syslog->tag));
     if (n < 0) {
-        return;
+        return DM_ERROR;
     }
     if (len && msg[len - 1] == '\n') {
         len--;
@@ -207,5 +206,7 @@ dm_log_syslog_send(dm_log_file_t *f, dm_uint_t level, const u_char *msg,
     memcpy(out + n, msg, len);
     if (send(f->fd, out, (size_t) n + len, MSG_DONTWAIT | MSG_NOSIGNAL) == -1) {
         f->dropped++;
+        return DM_ERROR;
     }
+    return DM_OK;
 }

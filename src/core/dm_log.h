@@ -49,6 +49,17 @@ dm_log_t *dm_log_init(void);
 dm_int_t dm_log_parse_level(const dm_str_t *name, dm_uint_t *level);
 
 /*
+ * Sends one message to a syslog target (f->syslog set) as one datagram:
+ * "<PRI>Mmm dd hh:mm:ss HOST TAG: msg" with PRI from the target's facility
+ * and `severity` (0 emerg ... 7 debug); a trailing newline of msg is left
+ * out and the datagram is cut at about DM_LOG_LINE_MAX bytes. Never
+ * blocks. Returns DM_OK, or DM_ERROR with errno set (the message is lost
+ * and counted in f->dropped).
+ */
+dm_int_t dm_log_syslog_send(dm_log_file_t *f, dm_uint_t severity,
+                            const u_char *msg, size_t len);
+
+/*
  * Opens a log file named in the configuration (relative to the prefix;
  * "stderr" is the standard error), once per path per cycle, for appending.
  * Returns NULL after reporting the error with its file and line.
@@ -58,6 +69,8 @@ dm_log_file_t *dm_log_open_file(dm_conf_t *cf, dm_str_t *path);
 /*
  * Reopens every log file of the cycle in place (the descriptor number is
  * kept, so every writer follows): after logrotate renamed them (USR1).
+ * A file's flush handler runs first, so what a writer still holds goes to
+ * the old file.
  */
 void dm_log_reopen_files(dm_cycle_t *cycle);
 

@@ -52,12 +52,21 @@ dm_log_open_file(dm_conf_t *cf, dm_str_t *path)
         return dm_log_open_syslog(cf, path);
     }
     if (dm_str_eq(path, "stderr")) {
+        /* listed with the files (never reopened nor closed: fd 2), so that
+           an access log writer on it is flushed at exit too */
+        for (f = cycle->log_files; f; f = f->next) {
+            if (f->fd == 2 && dm_str_eq(&f->name, "stderr")) {
+                return f;
+            }
+        }
         f = dm_pcalloc(cf->pool, sizeof(dm_log_file_t));
         if (f == NULL) {
             return NULL;
         }
         f->fd = 2;
         f->name = *path;
+        f->next = cycle->log_files;
+        cycle->log_files = f;
         return f;
     }
     if (dm_conf_full_name(cycle, path, 0) != DM_OK) {
@@ -152,6 +161,10 @@ dm_log_reopen_files(dm_cycle_t *cycle)
     int fd;
 
     for (f = cycle->log_files; f; f = f->next) {
+        if (f->flush) {
+            /* a worker's buffered lines belong to the file being closed */
+            f->flush(f, cycle->log);
+        }
         if (f->fd <= 2 || f->syslog) {
             continue;
         }
@@ -182,8 +195,13 @@ static const struct {
     {"local4", 20}, {"local5", 21}, {"local6", 22},   {"local7", 23},
 };
 
+static const char *const dm_log_severities[] = {
+    "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug",
+};
+
 /*
- * syslog:server=ADDR[:PORT]|unix:PATH[,facility=F][,tag=T][,nohostname]:
+ * syslog:server=ADDR[:PORT]|unix:PATH[,facility=F][,severity=S][,tag=T]
+ * [,nohostname]:
  * a datagram socket connected to the server now, so that a bad address
  * fails the configuration, and sending never resolves anything.
  */
@@ -207,6 +225,7 @@ dm_log_open_syslog(dm_conf_t *cf, dm_str_t *spec)
     f->syslog = sl;
     f->name = *spec;
     sl->facility = 23;
+    sl->severity = -1;
     dm_str_set(&sl->tag, "doorman");
     sl->hostname = cf->cycle->hostname;
 
@@ -237,6 +256,18 @@ dm_log_open_syslog(dm_conf_t *cf, dm_str_t *spec)
                 }
             }
             if (i == dm_nelems(dm_log_facilities)) {
+                goto invalid;
+            }
+        } else if (v.len > 9 && memcmp(v.data, "severity=", 9) == 0) {
+            for (i = 0; i < dm_nelems(dm_log_severities); i++) {
+                if (strlen(dm_log_severities[i]) == v.len - 9
+                    && memcmp(dm_log_severities[i], v.data + 9, v.len - 9)
+                           == 0) {
+                    sl->severity = (int) i;
+                    break;
+                }
+            }
+            if (i == dm_nelems(dm_log_severities)) {
                 goto invalid;
             }
         } else if (v.len > 4 && memcmp(v.data, "tag=", 4) == 0) {

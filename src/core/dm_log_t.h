@@ -20,9 +20,20 @@
 
 typedef struct dm_log_file_s dm_log_file_t;
 
-/* A syslog target: `syslog:server=ADDR[,facility=F][,tag=T][,nohostname]`. */
+/*
+ * Writes out what a file's writer holds in memory for it (the access log's
+ * per-worker buffer), before the file is reopened; log reports failures.
+ */
+typedef void (*dm_log_flush_pt)(dm_log_file_t *f, dm_log_t *log);
+
+/*
+ * A syslog target:
+ * `syslog:server=ADDR[,facility=F][,severity=S][,tag=T][,nohostname]`.
+ */
 typedef struct {
     int facility;      /* syslog facility number (local7 = 23 by default) */
+    int severity;      /* severity=, 0 (emerg) ... 7 (debug), -1 unset; the
+                          error log sends each line's own level instead */
     dm_str_t tag;      /* the TAG field ("doorman") */
     dm_str_t hostname; /* sent in each message unless nohostname */
 } dm_log_syslog_t;
@@ -33,6 +44,9 @@ struct dm_log_file_s {
     dm_log_syslog_t *syslog; /* set for a syslog target (fd is a datagram
                                 socket connected to the server) */
     dm_uint_t dropped;       /* lines lost to a full or failing target */
+    dm_log_flush_pt flush;   /* run before a reopen, or NULL */
+    void *data;              /* the flush handler's state (the access log
+                                writer of the file), or NULL */
     dm_log_file_t *next;     /* all files of a cycle, for reopening on USR1 */
 };
 

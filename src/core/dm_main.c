@@ -116,7 +116,8 @@ main(int argc, char *const *argv)
     if (inherited == -1) {
         return 1;
     }
-    if (dm_shm_zones_init(cycle, NULL) != DM_OK) {
+    if (dm_shm_zones_init(cycle, NULL) != DM_OK
+        || dm_module_init_modules(cycle) != DM_OK) {
         return 1;
     }
     dm_shm_import_release();

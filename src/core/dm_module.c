@@ -195,3 +195,20 @@ dm_module_postconfiguration(dm_conf_t *cf, dm_uint_t type)
     return dm_module_run_hooks(cf, type,
                                offsetof(dm_module_t, postconfiguration));
 }
+
+dm_int_t
+dm_module_init_modules(dm_cycle_t *cycle)
+{
+    dm_uint_t i;
+
+    for (i = 0; dm_modules[i]; i++) {
+        if (dm_modules[i]->init_module
+            && dm_modules[i]->init_module(cycle) != DM_OK) {
+            dm_log_error(DM_LOG_EMERG, cycle->log, 0,
+                         "the \"%s\" module failed to start",
+                         dm_modules[i]->name);
+            return DM_ERROR;
+        }
+    }
+    return DM_OK;
+}

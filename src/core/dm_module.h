@@ -62,4 +62,10 @@ char *dm_module_merge_loc_confs(dm_conf_t *cf, dm_uint_t type, void **parent,
 dm_int_t dm_module_preconfiguration(dm_conf_t *cf, dm_uint_t type);
 dm_int_t dm_module_postconfiguration(dm_conf_t *cf, dm_uint_t type);
 
+/*
+ * Runs every module's init_module hook (master, once a configuration is
+ * loaded and its shared zones are mapped). Returns DM_OK or DM_ERROR.
+ */
+dm_int_t dm_module_init_modules(dm_cycle_t *cycle);
+
 #endif /* DM_MODULE_H */

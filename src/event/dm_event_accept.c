@@ -12,7 +12,7 @@
  */
 #include <dm_core.h>
 #include <dm_event.h>
-#include <dm_event_stats.h>
+#include <dm_stats.h>
 
 /* Connections accepted per listener per turn before yielding. */
 #define DM_EVENT_ACCEPT_CAP 64
@@ -30,6 +30,23 @@ static dm_msec_t dm_event_accept_last_log;
 static void dm_event_accept_pause(int why, dm_err_t err);
 static void dm_event_accept_resume(void);
 static void dm_event_accept_timer_handler(dm_event_t *ev);
+static void dm_event_accept_udp(dm_event_t *ev);
+
+/* Graceful stop: UDP listeners stop being read too. */
+static void
+dm_event_accept_each_udp(dm_cycle_t *cycle)
+{
+    dm_listening_t *ls = cycle->listening.elts;
+    dm_uint_t i;
+
+    for (i = 0; i < cycle->listening.nelts; i++) {
+        if (ls[i].type == SOCK_DGRAM && ls[i].connection) {
+            dm_event_listen_ctl(ls[i].connection, 1);
+            dm_connection_close(ls[i].connection);
+            ls[i].connection = NULL;
+        }
+    }
+}
 
 /*
  * Worker k of n accepts on the slots s with s % n == k: its own slot, and
@@ -86,7 +103,7 @@ dm_event_accept_start(dm_cycle_t *cycle, dm_uint_t slot, dm_uint_t nworkers)
     dm_event_accept_timer.cancelable = 1;
 
     for (i = 0; i < cycle->listening.nelts; i++) {
-        if (!dm_event_accept_mine(&ls[i]) || ls[i].type != SOCK_STREAM) {
+        if (!dm_event_accept_mine(&ls[i]) || ls[i].fd == -1) {
             continue;
         }
         c = dm_connection_get(ls[i].fd, 256, cycle->log);
@@ -99,6 +116,18 @@ dm_event_accept_start(dm_cycle_t *cycle, dm_uint_t slot, dm_uint_t nworkers)
         c->listening = &ls[i];
         c->type = SOCK_STREAM;
         c->shared = 1; /* the socket belongs to the listener, not the slot */
+        c->listener = 1;
+        if (ls[i].type == SOCK_DGRAM) {
+            /* datagrams: the engine reads them and finds their session */
+            c->type = SOCK_DGRAM;
+            c->read->handler = dm_event_accept_udp;
+            c->write->handler = dm_event_empty_handler;
+            ls[i].connection = c;
+            if (dm_event_listen_ctl(c, 0) != DM_OK) {
+                return DM_ERROR;
+            }
+            continue;
+        }
         c->read->accept = 1;
         c->read->handler = dm_event_accept;
         c->write->handler = dm_event_empty_handler;
@@ -131,6 +160,15 @@ dm_event_accept_release(dm_connection_t *c, int arg)
     return DM_OK;
 }
 
+/* A UDP listener is readable: the engine takes the datagrams. */
+static void
+dm_event_accept_udp(dm_event_t *ev)
+{
+    dm_connection_t *lc = ev->data;
+
+    lc->listening->handler(lc);
+}
+
 void
 dm_event_accept_stop(dm_cycle_t *cycle)
 {
@@ -140,6 +178,7 @@ dm_event_accept_stop(dm_cycle_t *cycle)
     dm_event_accept_stopped = 1;
     dm_event_timer_del(&dm_event_accept_timer);
     dm_event_accept_each(dm_event_accept_release, 1);
+    dm_event_accept_each_udp(cycle);
 }
 
 void
@@ -214,8 +253,8 @@ dm_event_accept(dm_event_t *ev)
         /* a new socket has an empty send buffer: no need to wait for
            EPOLLOUT before answering */
         c->write->ready = 1;
-        dm_event_stats_add(DM_EVENT_STAT_ACTIVE, 1);
-        dm_event_stats_add(DM_EVENT_STAT_ACCEPTED, 1);
+        dm_stats_add(DM_STAT_ACTIVE, 1);
+        dm_stats_add(DM_STAT_ACCEPTED, 1);
         ls->handler(c);
     }
 

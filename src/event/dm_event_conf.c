@@ -9,7 +9,7 @@
 #include <dm_event_conf.h>
 #include <dm_core_module.h>
 #include <sys/resource.h>
-#include <dm_event_stats.h>
+#include <dm_stats.h>
 
 static void *dm_events_create_conf(dm_conf_t *cf);
 static char *dm_events_init_conf(dm_conf_t *cf, void *conf);
@@ -85,7 +85,7 @@ dm_events_init_conf(dm_conf_t *cf, void *conf)
 {
     dm_events_conf_t *ecf = conf;
 
-    if (dm_event_stats_declare(cf) != DM_OK) {
+    if (dm_stats_declare(cf) != DM_OK) {
         return DM_CONF_ERROR;
     }
     return dm_module_init_main_confs(cf, DM_MODULE_EVENT, ecf->ctx.main_conf);

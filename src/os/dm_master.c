@@ -806,7 +806,8 @@ dm_master_reload(void)
     }
     dm_listening_inherit(cycle, dm_cycle);
     if (dm_listening_open_all(cycle) != DM_OK
-        || dm_shm_zones_init(cycle, dm_cycle) != DM_OK) {
+        || dm_shm_zones_init(cycle, dm_cycle) != DM_OK
+        || dm_module_init_modules(cycle) != DM_OK) {
         goto failed;
     }
 

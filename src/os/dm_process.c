@@ -147,3 +147,9 @@ dm_process_count(int kind, dm_uint_t generation)
     }
     return n;
 }
+
+int
+dm_process_is_child(void)
+{
+    return dm_process_self != NULL;
+}

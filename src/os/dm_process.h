@@ -49,6 +49,9 @@ void dm_process_release(dm_process_t *p);
    (generation 0: any). */
 dm_uint_t dm_process_count(int kind, dm_uint_t generation);
 
+/* 1 in a worker or the helper, 0 in the master or a single process. */
+int dm_process_is_child(void);
+
 /* Set in a child right after fork: the child's own row. */
 extern dm_process_t *dm_process_self;
 

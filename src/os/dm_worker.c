@@ -11,7 +11,7 @@
 #include <dm_event.h>
 #include <dm_signal.h>
 #include <dm_worker.h>
-#include <dm_event_stats.h>
+#include <dm_stats.h>
 #include <dm_channel.h>
 #include <dm_process.h>
 #include <signal.h>
@@ -251,7 +251,7 @@ dm_worker_channel_handler(dm_event_t *rev)
 static void
 dm_worker_heartbeat_handler(dm_event_t *ev)
 {
-    dm_event_stats_heartbeat();
+    dm_stats_heartbeat();
     (void) dm_event_timer_add(ev, 1000);
 }
 

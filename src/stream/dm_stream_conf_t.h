@@ -50,6 +50,7 @@ typedef struct {
     int rcvbuf, sndbuf;               /* rcvbuf= sndbuf=, -1 default */
     int keepidle, keepintvl, keepcnt; /* so_keepalive=I:I:C */
     unsigned keepalive:2;             /* DM_LISTENING_KEEPALIVE_* */
+    unsigned udp:1;                   /* listen ... udp */
     unsigned bind:1;                  /* its own socket even beside a
                                           wildcard on the same port */
     unsigned deferred:1;              /* TCP_DEFER_ACCEPT */

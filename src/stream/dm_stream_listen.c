@@ -142,7 +142,12 @@ dm_stream_listen_set(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
             ls->deferred = 1;
         } else if (dm_str_eq(&value[i], "bind")) {
             ls->bind = 1;
-        } else if (dm_str_eq(&value[i], "udp") || dm_str_eq(&value[i], "ssl")
+        } else if (dm_str_eq(&value[i], "udp")) {
+            if (ls->addr.sa.ss_family == AF_UNIX) {
+                goto invalid;
+            }
+            ls->udp = 1;
+        } else if (dm_str_eq(&value[i], "ssl")
                    || dm_str_eq(&value[i], "proxy_protocol")) {
             dm_conf_log_error(DM_LOG_EMERG, cf, 0,
                               "the \"%s\" parameter of \"listen\" is not "
@@ -175,13 +180,21 @@ dm_stream_listen_same_port(const dm_inet_addr_t *a, const dm_inet_addr_t *b)
            && dm_inet_get_port(x) == dm_inet_get_port(y);
 }
 
+/* Two listen lines of one protocol (TCP or UDP) on one port. */
+static int
+dm_stream_listen_same(const dm_stream_listen_t *a, const dm_stream_listen_t *b)
+{
+    return a->udp == b->udp && dm_stream_listen_same_port(&a->addr, &b->addr);
+}
+
 static dm_listening_t *
 dm_stream_listen_socket(dm_conf_t *cf, dm_stream_listen_t *l, dm_uint_t naddrs)
 {
     dm_listening_t *ls;
     dm_stream_port_t *port;
 
-    ls = dm_listening_add(cf->cycle, &l->addr, SOCK_STREAM);
+    ls = dm_listening_add(cf->cycle, &l->addr,
+                          l->udp ? SOCK_DGRAM : SOCK_STREAM);
     port = dm_pcalloc(cf->pool, sizeof(dm_stream_port_t));
     if (ls == NULL || port == NULL) {
         return NULL;
@@ -190,7 +203,8 @@ dm_stream_listen_socket(dm_conf_t *cf, dm_stream_listen_t *l, dm_uint_t naddrs)
     if (port->addrs == NULL) {
         return NULL;
     }
-    ls->handler = dm_stream_session_init_connection;
+    ls->handler =
+        l->udp ? dm_stream_udp_recv : dm_stream_session_init_connection;
     ls->servers = port;
     if (l->backlog != -1) {
         ls->backlog = l->backlog;
@@ -218,10 +232,11 @@ dm_stream_listen_init(dm_conf_t *cf, dm_stream_core_main_conf_t *cmcf)
 
     for (i = 0; i < n; i++) {
         for (j = i + 1; j < n; j++) {
-            if (dm_inet_cmp(
-                    (struct sockaddr *) &l[i].addr.sa, l[i].addr.socklen,
-                    (struct sockaddr *) &l[j].addr.sa, l[j].addr.socklen)
-                == 0) {
+            if (l[i].udp == l[j].udp
+                && dm_inet_cmp(
+                       (struct sockaddr *) &l[i].addr.sa, l[i].addr.socklen,
+                       (struct sockaddr *) &l[j].addr.sa, l[j].addr.socklen)
+                       == 0) {
                 dm_inet_ntop((struct sockaddr *) &l[i].addr.sa, text,
                              sizeof(text), 1);
                 dm_log_error(DM_LOG_EMERG, cf->log, 0,
@@ -240,8 +255,7 @@ dm_stream_listen_init(dm_conf_t *cf, dm_stream_core_main_conf_t *cmcf)
         /* a specific address folded into a wildcard of its port */
         if (!l[i].addr.wildcard && !l[i].bind) {
             for (j = 0; j < n; j++) {
-                if (l[j].addr.wildcard
-                    && dm_stream_listen_same_port(&l[i].addr, &l[j].addr)) {
+                if (l[j].addr.wildcard && dm_stream_listen_same(&l[i], &l[j])) {
                     break;
                 }
             }
@@ -253,9 +267,8 @@ dm_stream_listen_init(dm_conf_t *cf, dm_stream_core_main_conf_t *cmcf)
         /* count the specific addresses this socket will serve */
         if (l[i].addr.wildcard) {
             for (j = 0; j < n; j++) {
-                shared +=
-                    (!l[j].addr.wildcard && !l[j].bind
-                     && dm_stream_listen_same_port(&l[i].addr, &l[j].addr));
+                shared += (!l[j].addr.wildcard && !l[j].bind
+                           && dm_stream_listen_same(&l[i], &l[j]));
             }
         }
 
@@ -268,7 +281,7 @@ dm_stream_listen_init(dm_conf_t *cf, dm_stream_core_main_conf_t *cmcf)
         if (l[i].addr.wildcard) {
             for (j = 0; j < n; j++) {
                 if (!l[j].addr.wildcard && !l[j].bind
-                    && dm_stream_listen_same_port(&l[i].addr, &l[j].addr)) {
+                    && dm_stream_listen_same(&l[i], &l[j])) {
                     port->addrs[k].addr = l[j].addr;
                     port->addrs[k].server = l[j].server;
                     k++;

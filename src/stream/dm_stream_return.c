@@ -5,7 +5,8 @@
  *
  * Sends the text (variables allowed: return "$remote_addr\n";) and closes
  * the connection: the smallest content handler, used by the process-model
- * tests and as a health endpoint.
+ * tests and as a health endpoint. On a UDP listener the text is one
+ * datagram answering the first one, and the session ends.
  */
 #include <dm_core.h>
 #include <dm_event.h>
@@ -83,6 +84,14 @@ dm_stream_return_handler(dm_stream_session_t *s)
         return DM_ERROR;
     }
     s->ctx[dm_stream_return_module.ctx_index] = text;
+
+    if (c->type == SOCK_DGRAM) {
+        /* UDP: one datagram answers the one that started the session (the
+           shared listener socket is never writable as an event) */
+        (void) dm_stream_udp_send(s, text->data, text->len);
+        dm_stream_session_finalize(s, DM_STREAM_OK);
+        return DM_DONE;
+    }
 
     c->log->action = "sending the return text to the client";
     c->write->handler = dm_stream_return_write;

@@ -54,6 +54,10 @@ dm_stream_session_init_connection(dm_connection_t *c)
         dm_connection_close(c);
         return;
     }
+    /* a UDP session's state arrives in c->data (dm_stream_udp.c) */
+    if (c->type == SOCK_DGRAM) {
+        s->udp = c->data;
+    }
     s->connection = c;
     s->main_conf = cscf->ctx->main_conf;
     s->srv_conf = cscf->ctx->srv_conf;
@@ -108,10 +112,22 @@ dm_stream_session_finalize(dm_stream_session_t *s, dm_uint_t status)
     }
     s->finalized = 1;
     s->status = status;
+    if (s->cleanup) {
+        s->cleanup(s);
+        s->cleanup = NULL;
+    }
 
     cmcf = dm_stream_session_main_conf(s, dm_stream_core_module);
     dm_phase_run_log(&cmcf->phases, s);
 
+    if (s->reset && c->type == SOCK_STREAM) {
+        /* the upstream reset the session: the client sees a reset too */
+        struct linger l = {1, 0};
+
+        (void) setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+        dm_connection_close(c);
+        return;
+    }
     if (c->error || c->timedout || c->close) {
         dm_connection_close(c);
         return;

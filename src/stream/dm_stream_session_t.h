@@ -22,6 +22,11 @@ struct dm_stream_session_s {
     dm_uint_t status;            /* $status */
     dm_variable_env_t vars;      /* variables of the session */
     dm_str_t upstream_addr;      /* $upstream_addr, set by the proxy */
+    /* releases what the content handler holds (the upstream side), run
+       by finalize before the log phase */
+    void (*cleanup)(struct dm_stream_session_s *s);
+    struct dm_stream_udp_s *udp; /* a UDP session's state, or NULL */
+    unsigned reset:1;            /* close the client with a reset */
     unsigned finalized:1;        /* finalize ran: late handlers do nothing */
 };
 

@@ -8,16 +8,34 @@
  * sticky cookies all write there).
  */
 #include <dm_core.h>
-#include <dm_upstream_conf.h>
+#include <dm_upstream.h>
+#include <dm_crc32.h>
+#include <dm_stream.h>
+#include <dm_http_conf.h>
+#include <netdb.h>
 
 static void *dm_upstream_create_main_conf(dm_conf_t *cf);
 static void *dm_upstream_create_srv_conf(dm_conf_t *cf);
 static char *dm_upstream_block(dm_conf_t *cf, const dm_command_t *cmd,
                                void *conf);
+static char *dm_upstream_init_main_conf(dm_conf_t *cf, void *conf);
+static char *dm_upstream_server(dm_conf_t *cf, const dm_command_t *cmd,
+                                void *conf);
+static char *dm_upstream_balancer(dm_conf_t *cf, const dm_command_t *cmd,
+                                  void *conf);
+static dm_int_t dm_upstream_init_module(dm_cycle_t *cycle);
 
 static const dm_command_t dm_stream_upstream_commands[] = {
     {dm_string("upstream"), DM_STREAM_MAIN_CONF, DM_CONF_BLOCK | DM_CONF_TAKE1,
      dm_upstream_block, DM_CONF_LEVEL_MAIN, 0, NULL},
+    {dm_string("server"), DM_STREAM_UPS_CONF, DM_CONF_1MORE, dm_upstream_server,
+     DM_CONF_LEVEL_SRV, 0, NULL},
+    {dm_string("least_conn"), DM_STREAM_UPS_CONF, DM_CONF_NOARGS,
+     dm_upstream_balancer, DM_CONF_LEVEL_SRV, 0, NULL},
+    {dm_string("hash"), DM_STREAM_UPS_CONF, DM_CONF_TAKE12,
+     dm_upstream_balancer, DM_CONF_LEVEL_SRV, 0, NULL},
+    {dm_string("random"), DM_STREAM_UPS_CONF, DM_CONF_NOARGS | DM_CONF_TAKE12,
+     dm_upstream_balancer, DM_CONF_LEVEL_SRV, 0, NULL},
     dm_null_command,
 };
 
@@ -26,12 +44,22 @@ dm_module_t dm_stream_upstream_module = {
     .type = DM_MODULE_STREAM,
     .commands = dm_stream_upstream_commands,
     .create_main_conf = dm_upstream_create_main_conf,
+    .init_main_conf = dm_upstream_init_main_conf,
     .create_srv_conf = dm_upstream_create_srv_conf,
+    .init_module = dm_upstream_init_module,
 };
 
 static const dm_command_t dm_http_upstream_commands[] = {
     {dm_string("upstream"), DM_HTTP_MAIN_CONF, DM_CONF_BLOCK | DM_CONF_TAKE1,
      dm_upstream_block, DM_CONF_LEVEL_MAIN, 0, NULL},
+    {dm_string("server"), DM_HTTP_UPS_CONF, DM_CONF_1MORE, dm_upstream_server,
+     DM_CONF_LEVEL_SRV, 0, NULL},
+    {dm_string("least_conn"), DM_HTTP_UPS_CONF, DM_CONF_NOARGS,
+     dm_upstream_balancer, DM_CONF_LEVEL_SRV, 0, NULL},
+    {dm_string("hash"), DM_HTTP_UPS_CONF, DM_CONF_TAKE12, dm_upstream_balancer,
+     DM_CONF_LEVEL_SRV, 0, NULL},
+    {dm_string("random"), DM_HTTP_UPS_CONF, DM_CONF_NOARGS | DM_CONF_TAKE12,
+     dm_upstream_balancer, DM_CONF_LEVEL_SRV, 0, NULL},
     dm_null_command,
 };
 
@@ -40,6 +68,7 @@ dm_module_t dm_http_upstream_module = {
     .type = DM_MODULE_HTTP,
     .commands = dm_http_upstream_commands,
     .create_main_conf = dm_upstream_create_main_conf,
+    .init_main_conf = dm_upstream_init_main_conf,
     .create_srv_conf = dm_upstream_create_srv_conf,
 };
 
@@ -130,4 +159,392 @@ dm_upstream_block(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
     *slot = uscf;
 
     return dm_conf_parse_block(cf, ctx, type, ctx_bit);
+}
+
+static dm_upstream_group_t *
+dm_upstream_group_get(dm_conf_t *cf, dm_upstream_srv_conf_t *uscf)
+{
+    if (uscf->group == NULL) {
+        uscf->group = dm_pcalloc(cf->pool, sizeof(dm_upstream_group_t));
+        if (uscf->group == NULL) {
+            return NULL;
+        }
+        uscf->group->name = uscf->name;
+        uscf->group->engine = cf->module_type;
+        uscf->group->file = uscf->file;
+        uscf->group->line = uscf->line;
+    }
+    return uscf->group;
+}
+
+static int
+dm_upstream_param(const dm_str_t *v, const char *name, dm_str_t *rest)
+{
+    size_t n = strlen(name);
+
+    if (v->len <= n || memcmp(v->data, name, n) != 0) {
+        return 0;
+    }
+    rest->data = v->data + n;
+    rest->len = v->len - n;
+    return 1;
+}
+
+/* Appends a peer for one address of a server line. */
+static char *
+dm_upstream_push_peer(dm_conf_t *cf, dm_array_t *list,
+                      const dm_upstream_peer_t *tmpl, const dm_str_t *name,
+                      const struct sockaddr *sa, socklen_t len, int several)
+{
+    u_char text[DM_INET_ADDRSTRLEN];
+    dm_upstream_peer_t *peer;
+
+    peer = dm_array_push(list);
+    if (peer == NULL) {
+        return DM_CONF_ERROR;
+    }
+    *peer = *tmpl;
+    peer->name = *name;
+    peer->sockaddr = dm_palloc(cf->pool, len);
+    peer->addr_text.len = dm_inet_ntop(sa, text, sizeof(text), 1);
+    peer->addr_text.data = dm_pnalloc(cf->pool, peer->addr_text.len + 1);
+    if (peer->sockaddr == NULL || peer->addr_text.data == NULL) {
+        return DM_CONF_ERROR;
+    }
+    memcpy(peer->sockaddr, sa, len);
+    peer->socklen = len;
+    memcpy(peer->addr_text.data, text, peer->addr_text.len + 1);
+    if (peer->id.len == 0) {
+        /* the identity a reload (and a sticky cookie) recognizes: the
+           name as written, or each address of a name with several */
+        peer->id = several ? peer->addr_text : peer->name;
+    }
+    return DM_CONF_OK;
+}
+
+/* Adds one peer per address of a server line (host names resolved now,
+   in the master, at load). */
+static char *
+dm_upstream_add_peers(dm_conf_t *cf, dm_upstream_srv_conf_t *uscf,
+                      const dm_upstream_peer_t *tmpl, const dm_str_t *addr)
+{
+    in_port_t port = (cf->module_type == DM_MODULE_HTTP) ? 80 : 0;
+    dm_array_t **list = tmpl->backup ? &uscf->backups : &uscf->peers;
+    struct addrinfo hints, *res = NULL, *ai;
+    u_char *colon, *host;
+    dm_inet_addr_t ia;
+    const char *err;
+    char portbuf[8], *rv = DM_CONF_OK;
+    size_t n;
+    int rc;
+
+    if (*list == NULL) {
+        *list = dm_array_create(cf->pool, 4, sizeof(dm_upstream_peer_t));
+        if (*list == NULL) {
+            return DM_CONF_ERROR;
+        }
+    }
+    if (dm_inet_parse(addr->data, addr->len, port, &ia, &err) == DM_OK) {
+        return dm_upstream_push_peer(cf, *list, tmpl, addr,
+                                     (struct sockaddr *) &ia.sa, ia.socklen, 0);
+    }
+
+    colon = (u_char *) memrchr(addr->data, ':', addr->len);
+    if (colon) {
+        int64_t p = dm_parse_int(colon + 1,
+                                 (size_t) (addr->data + addr->len - colon - 1));
+        if (p < 1 || p > 65535) {
+            dm_conf_log_error(DM_LOG_EMERG, cf, 0,
+                              "invalid port in upstream \"%.*s\"",
+                              DM_STR_ARG(*addr));
+            return DM_CONF_ERROR;
+        }
+        port = (in_port_t) p;
+    } else if (port == 0) {
+        dm_conf_log_error(DM_LOG_EMERG, cf, 0, "no port in upstream \"%.*s\"",
+                          DM_STR_ARG(*addr));
+        return DM_CONF_ERROR;
+    }
+    n = colon ? (size_t) (colon - addr->data) : addr->len;
+    host = dm_pnalloc(cf->pool, n + 1);
+    if (host == NULL) {
+        return DM_CONF_ERROR;
+    }
+    memcpy(host, addr->data, n);
+    host[n] = '\0';
+    snprintf(portbuf, sizeof(portbuf), "%u", (unsigned) port);
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    rc = getaddrinfo((const char *) host, portbuf, &hints, &res);
+    if (rc != 0) {
+        dm_conf_log_error(DM_LOG_EMERG, cf, 0,
+                          "host not found in upstream \"%.*s\": %s",
+                          DM_STR_ARG(*addr), gai_strerror(rc));
+        return DM_CONF_ERROR;
+    }
+    for (ai = res; ai && rv == DM_CONF_OK; ai = ai->ai_next) {
+        rv = dm_upstream_push_peer(cf, *list, tmpl, addr, ai->ai_addr,
+                                   ai->ai_addrlen, res->ai_next != NULL);
+    }
+    freeaddrinfo(res);
+    return rv;
+}
+
+/*
+ * server ADDRESS [weight=N] [max_fails=N] [fail_timeout=TIME] [backup]
+ *        [down] [drain] [max_conns=N] [slow_start=TIME] [route=ID];
+ */
+static char *
+dm_upstream_server(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
+{
+    dm_upstream_srv_conf_t *uscf = conf;
+    dm_str_t *value = cf->args->elts, v;
+    dm_upstream_peer_t tmpl;
+    dm_uint_t i;
+    int64_t n;
+
+    memset(&tmpl, 0, sizeof(tmpl));
+    tmpl.weight = 1;
+    tmpl.max_fails = 1;
+    tmpl.fail_timeout = 10000;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        if (dm_upstream_param(&value[i], "weight=", &v)) {
+            n = dm_parse_int(v.data, v.len);
+            if (n < 1 || n > 1000) {
+                goto invalid;
+            }
+            tmpl.weight = (dm_uint_t) n;
+        } else if (dm_upstream_param(&value[i], "max_fails=", &v)) {
+            n = dm_parse_int(v.data, v.len);
+            if (n < 0 || n > 1000000) {
+                goto invalid;
+            }
+            tmpl.max_fails = (dm_uint_t) n;
+        } else if (dm_upstream_param(&value[i], "fail_timeout=", &v)) {
+            n = dm_parse_msec(v.data, v.len);
+            if (n < 0) {
+                goto invalid;
+            }
+            tmpl.fail_timeout = (dm_msec_t) n;
+        } else if (dm_upstream_param(&value[i], "max_conns=", &v)) {
+            n = dm_parse_int(v.data, v.len);
+            if (n < 0 || n > 10000000) {
+                goto invalid;
+            }
+            tmpl.max_conns = (dm_uint_t) n;
+        } else if (dm_upstream_param(&value[i], "slow_start=", &v)) {
+            n = dm_parse_msec(v.data, v.len);
+            if (n < 0) {
+                goto invalid;
+            }
+            tmpl.slow_start = (dm_msec_t) n;
+        } else if (dm_upstream_param(&value[i], "route=", &v)) {
+            if (v.len > 64) {
+                goto invalid;
+            }
+            tmpl.id = v;
+        } else if (dm_str_eq(&value[i], "backup")) {
+            tmpl.backup = 1;
+        } else if (dm_str_eq(&value[i], "down")) {
+            tmpl.down = 1;
+        } else if (dm_str_eq(&value[i], "drain")) {
+            tmpl.drain = 1;
+        } else {
+            goto invalid;
+        }
+        continue;
+
+    invalid:
+        dm_conf_log_error(DM_LOG_EMERG, cf, 0,
+                          "invalid parameter \"%s\" of \"server\" in "
+                          "upstream \"%.*s\"",
+                          value[i].data, DM_STR_ARG(uscf->name));
+        return DM_CONF_ERROR;
+    }
+    return dm_upstream_add_peers(cf, uscf, &tmpl, &value[1]);
+}
+
+/* least_conn; | hash KEY [consistent]; | random [two [least_conn]]; */
+static char *
+dm_upstream_balancer(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
+{
+    dm_upstream_srv_conf_t *uscf = conf;
+    dm_str_t *value = cf->args->elts;
+    dm_variable_registry_t *reg;
+    dm_upstream_group_t *g;
+
+    if (uscf->balancer_set) {
+        return "is duplicate: load balancing method redefined";
+    }
+    uscf->balancer_set = 1;
+    g = dm_upstream_group_get(cf, uscf);
+    if (g == NULL) {
+        return DM_CONF_ERROR;
+    }
+
+    if (dm_str_eq(&value[0], "least_conn")) {
+        g->balancer = DM_UPSTREAM_LEAST_CONN;
+        return DM_CONF_OK;
+    }
+    if (dm_str_eq(&value[0], "random")) {
+        g->balancer = DM_UPSTREAM_RANDOM;
+        if (cf->args->nelts >= 2) {
+            if (!dm_str_eq(&value[1], "two")
+                || (cf->args->nelts == 3
+                    && !dm_str_eq(&value[2], "least_conn"))) {
+                return "takes \"two\" and \"least_conn\" only";
+            }
+            g->balancer = DM_UPSTREAM_RANDOM_TWO;
+            g->two_least_conn = 1;
+        }
+        return DM_CONF_OK;
+    }
+
+    /* hash KEY [consistent] */
+    if (cf->args->nelts == 3 && !dm_str_eq(&value[2], "consistent")) {
+        return "takes \"consistent\" only after the key";
+    }
+    g->balancer = cf->args->nelts == 3 ? DM_UPSTREAM_CHASH : DM_UPSTREAM_HASH;
+    reg = cf->module_type == DM_MODULE_HTTP
+              ? &((dm_http_core_main_conf_t *) dm_http_conf_get_main(
+                      cf->ctx, dm_http_core_module))
+                     ->variables
+              : &((dm_stream_core_main_conf_t *) dm_stream_conf_get_main(
+                      cf->ctx, dm_stream_core_module))
+                     ->variables;
+    if (dm_complex_compile(cf, reg, &value[1], &g->hash_key) != DM_OK) {
+        return DM_CONF_ERROR;
+    }
+    return DM_CONF_OK;
+}
+
+/* After the engine block: peers ordered, weights summed, the ring built. */
+static char *
+dm_upstream_init_main_conf(dm_conf_t *cf, void *conf)
+{
+    dm_upstream_main_conf_t *umcf = conf;
+    dm_upstream_srv_conf_t **u = umcf->upstreams.elts;
+    dm_upstream_group_t *g;
+    dm_uint_t i, k, np, nb;
+
+    if (umcf->upstreams.nelts && dm_upstream_state_declare(cf) != DM_OK) {
+        return DM_CONF_ERROR;
+    }
+    for (i = 0; i < umcf->upstreams.nelts; i++) {
+        g = dm_upstream_group_get(cf, u[i]);
+        if (g == NULL) {
+            return DM_CONF_ERROR;
+        }
+        np = u[i]->peers ? u[i]->peers->nelts : 0;
+        nb = u[i]->backups ? u[i]->backups->nelts : 0;
+        if (np == 0) {
+            dm_log_error(DM_LOG_EMERG, cf->log, 0,
+                         "no servers are inside upstream in %.*s:%lu",
+                         DM_STR_ARG(u[i]->file), (unsigned long) u[i]->line);
+            return DM_CONF_ERROR;
+        }
+        if (np + nb > DM_UPSTREAM_MAX_PEERS) {
+            dm_log_error(DM_LOG_EMERG, cf->log, 0,
+                         "more than %d servers in upstream in %.*s:%lu",
+                         DM_UPSTREAM_MAX_PEERS, DM_STR_ARG(u[i]->file),
+                         (unsigned long) u[i]->line);
+            return DM_CONF_ERROR;
+        }
+        if (nb
+            && (g->balancer == DM_UPSTREAM_HASH
+                || g->balancer == DM_UPSTREAM_CHASH)) {
+            dm_log_error(DM_LOG_EMERG, cf->log, 0,
+                         "\"backup\" cannot be used with \"hash\" in "
+                         "%.*s:%lu",
+                         DM_STR_ARG(u[i]->file), (unsigned long) u[i]->line);
+            return DM_CONF_ERROR;
+        }
+        g->peers = dm_pcalloc(cf->pool, (np + nb) * sizeof(dm_upstream_peer_t));
+        if (g->peers == NULL) {
+            return DM_CONF_ERROR;
+        }
+        memcpy(g->peers, u[i]->peers->elts, np * sizeof(dm_upstream_peer_t));
+        if (nb) {
+            memcpy(g->peers + np, u[i]->backups->elts,
+                   nb * sizeof(dm_upstream_peer_t));
+        }
+        g->npeers = np + nb;
+        g->nprimary = np;
+        g->total_weight = 0;
+        for (k = 0; k < g->npeers; k++) {
+            g->peers[k].index = k;
+            if (k < np) {
+                g->total_weight += g->peers[k].weight;
+            }
+        }
+        if (g->balancer == DM_UPSTREAM_CHASH
+            && dm_upstream_chash_init(cf->pool, g) != DM_OK) {
+            return DM_CONF_ERROR;
+        }
+    }
+    return DM_CONF_OK;
+}
+
+/* Master, after the zones are mapped: every group gets its records. */
+static dm_int_t
+dm_upstream_init_module(dm_cycle_t *cycle)
+{
+    dm_conf_ctx_t *ctx;
+    dm_upstream_main_conf_t *umcf;
+    dm_upstream_srv_conf_t **u;
+    dm_uint_t i, e;
+
+    for (e = 0; e < 2; e++) {
+        ctx = e ? dm_http_conf_ctx(cycle) : dm_stream_conf_ctx(cycle);
+        if (ctx == NULL) {
+            continue;
+        }
+        umcf = ctx->main_conf[e ? dm_http_upstream_module.ctx_index
+                                : dm_stream_upstream_module.ctx_index];
+        u = umcf->upstreams.elts;
+        for (i = 0; i < umcf->upstreams.nelts; i++) {
+            if (dm_upstream_state_bind(cycle, u[i]->group) != DM_OK) {
+                return DM_ERROR;
+            }
+        }
+    }
+    return DM_OK;
+}
+
+dm_upstream_srv_conf_t *
+dm_upstream_conf_implicit(dm_conf_t *cf, const dm_str_t *addr)
+{
+    dm_module_t *m = cf->module_type == DM_MODULE_HTTP
+                         ? &dm_http_upstream_module
+                         : &dm_stream_upstream_module;
+    dm_upstream_main_conf_t *umcf = cf->ctx->main_conf[m->ctx_index];
+    dm_upstream_srv_conf_t *uscf, **slot;
+    dm_upstream_peer_t tmpl;
+
+    uscf = dm_upstream_conf_find(umcf, addr);
+    if (uscf) {
+        return uscf;
+    }
+    uscf = dm_pcalloc(cf->pool, sizeof(dm_upstream_srv_conf_t));
+    slot = dm_array_push(&umcf->upstreams);
+    if (uscf == NULL || slot == NULL) {
+        return NULL;
+    }
+    uscf->name = *addr;
+    if (cf->file) {
+        uscf->file = cf->file->name;
+        uscf->line = cf->file->dir_line;
+    }
+    *slot = uscf;
+
+    memset(&tmpl, 0, sizeof(tmpl));
+    tmpl.weight = 1;
+    tmpl.max_fails = 1;
+    tmpl.fail_timeout = 10000;
+    if (dm_upstream_add_peers(cf, uscf, &tmpl, addr) != DM_CONF_OK) {
+        return NULL;
+    }
+    return uscf;
 }

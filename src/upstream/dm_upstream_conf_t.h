@@ -11,6 +11,10 @@ typedef struct {
     dm_conf_ctx_t *ctx; /* its context: srv structures of its engine */
     dm_str_t file;      /* where it is defined, for messages */
     dm_uint_t line;
+    dm_array_t *peers;                 /* dm_upstream_peer_t, while parsing */
+    dm_array_t *backups;               /* the backup ones, while parsing */
+    unsigned balancer_set:1;           /* a balancing method was given */
+    struct dm_upstream_group_s *group; /* the built group */
 } dm_upstream_srv_conf_t;
 
 /* The upstream module's main structure, one per engine. */

@@ -276,14 +276,15 @@ test_ok(void **state)
     dm_core_conf_t *ccf;
     dm_event_core_conf_t *ecf;
 
-    must_load("# a complete file\ndaemon off;\nworker_processes 2;\n"
-              "worker_shutdown_timeout '1h 30m';\n"
-              "t_size 16k; t_msec 500ms; t_sec 1h; t_enum SLOW;\n"
-              "t_str \"a b\";\nevents { worker_connections 64; }\n"
-              "stream { upstream u { } }\n"
-              "http { upstream h { } server { location / {\n"
-              "location /a { } } location @n { } } }\n",
-              NULL);
+    must_load(
+        "# a complete file\ndaemon off;\nworker_processes 2;\n"
+        "worker_shutdown_timeout '1h 30m';\n"
+        "t_size 16k; t_msec 500ms; t_sec 1h; t_enum SLOW;\n"
+        "t_str \"a b\";\nevents { worker_connections 64; }\n"
+        "stream { upstream u { server 127.0.0.1:1; } }\n"
+        "http { upstream h { server 127.0.0.1:1; } server { location / {\n"
+        "location /a { } } location @n { } } }\n",
+        NULL);
     ccf = dm_core_conf(loaded);
     assert_int_equal(ccf->daemon, 0);
     assert_int_equal(ccf->master, 1);
@@ -454,7 +455,9 @@ test_duplicates(void **state)
     assert_false(load("t_enum fast;\nt_enum fast;\n", NULL));
     expect(MAIN, 2, "\"t_enum\" directive is duplicate");
     /* the same name in two engines is two different groups */
-    must_load("stream { upstream x { } }\nhttp { upstream x { } }\n", NULL);
+    must_load("stream { upstream x { server 127.0.0.1:1; } }\n"
+              "http { upstream x { server 127.0.0.1:1; } }\n",
+              NULL);
 }
 
 static void

@@ -1,0 +1,174 @@
+/*
+ * doorman: connection counting per key in a shared zone.
+ *
+ * An open-addressing table of (key hash, count) in the zone, linear
+ * probing, entries removed (backward shift) when their count falls to
+ * zero, all under the zone lock: a few instructions per connection.
+ * Keys are kept as 64-bit hashes, never as text: collisions are
+ * negligible, the memory per key is 16 bytes.
+ */
+#include <dm_core.h>
+#include <dm_limit_conn.h>
+
+#define DM_LIMIT_CONN_VERSION 1
+
+typedef struct {
+    uint64_t hash; /* 0: free */
+    uint64_t count;
+} dm_limit_conn_entry_t;
+
+typedef struct {
+    uint64_t capacity; /* entries, a power of two */
+    uint64_t used;
+    uint64_t entries; /* offset of the table */
+} dm_limit_conn_root_t;
+
+static dm_int_t
+dm_limit_conn_init_zone(dm_shm_zone_t *zone, int fresh)
+{
+    dm_limit_conn_root_t *root = fresh ? NULL : dm_shm_root(zone);
+    dm_limit_conn_entry_t *t;
+    uint64_t cap = 1;
+
+    if (root == NULL) {
+        root = dm_shm_calloc(zone, sizeof(*root));
+        if (root == NULL) {
+            return DM_ERROR;
+        }
+        /* the largest power of two that fits in half the zone */
+        while (cap * 2 * sizeof(dm_limit_conn_entry_t) <= zone->size / 2) {
+            cap *= 2;
+        }
+        t = dm_shm_calloc(zone, cap * sizeof(dm_limit_conn_entry_t));
+        if (t == NULL) {
+            return DM_ERROR;
+        }
+        root->capacity = cap;
+        root->entries = dm_shm_offset(zone, t);
+        dm_shm_root_set(zone, root);
+    }
+    zone->data = root;
+    return DM_OK;
+}
+
+dm_limit_conn_zone_t *
+dm_limit_conn_zone_add(dm_conf_t *cf, dm_variable_registry_t *reg,
+                       const dm_str_t *key, const dm_str_t *spec)
+{
+    dm_limit_conn_zone_t *lz;
+    dm_str_t name;
+    u_char *colon;
+    int64_t size;
+
+    if (spec->len <= 5 || memcmp(spec->data, "zone=", 5) != 0
+        || (colon = memchr(spec->data, ':', spec->len)) == NULL) {
+        dm_conf_log_error(DM_LOG_EMERG, cf, 0,
+                          "invalid zone \"%.*s\", it must be zone=NAME:SIZE",
+                          DM_STR_ARG(*spec));
+        return NULL;
+    }
+    name.data = spec->data + 5;
+    name.len = (size_t) (colon - name.data);
+    size =
+        dm_parse_size(colon + 1, (size_t) (spec->data + spec->len - colon - 1));
+    if (name.len == 0 || size < 32768) {
+        dm_conf_log_error(DM_LOG_EMERG, cf, 0,
+                          "invalid zone \"%.*s\", the size must be at least "
+                          "32k",
+                          DM_STR_ARG(*spec));
+        return NULL;
+    }
+    lz = dm_pcalloc(cf->pool, sizeof(*lz));
+    if (lz == NULL || dm_complex_compile(cf, reg, key, &lz->key) != DM_OK) {
+        return NULL;
+    }
+    lz->name = name;
+    lz->zone = dm_shm_zone_add(cf, &name, (size_t) size, DM_LIMIT_CONN_VERSION,
+                               &dm_limit_conn_init_zone);
+    if (lz->zone == NULL) {
+        return NULL;
+    }
+    lz->zone->init = dm_limit_conn_init_zone;
+    return lz;
+}
+
+uint64_t
+dm_limit_conn_hash(const dm_str_t *key)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    size_t i;
+
+    for (i = 0; i < key->len; i++) {
+        h ^= key->data[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h ? h : 1;
+}
+
+dm_int_t
+dm_limit_conn_acquire(dm_limit_conn_zone_t *lz, uint64_t hash, dm_uint_t limit)
+{
+    dm_shm_zone_t *zone = lz->zone;
+    dm_limit_conn_root_t *root = zone->data;
+    dm_limit_conn_entry_t *t = dm_shm_ptr(zone, root->entries);
+    uint64_t mask = root->capacity - 1, i = hash & mask;
+    dm_int_t rc = DM_OK;
+
+    dm_shm_zone_lock(zone);
+    while (t[i].hash && t[i].hash != hash) {
+        i = (i + 1) & mask;
+    }
+    if (t[i].hash == 0) {
+        /* keep probe chains short: never more than 3/4 full */
+        if ((root->used + 1) * 4 > root->capacity * 3) {
+            rc = DM_ERROR;
+            goto done;
+        }
+        t[i].hash = hash;
+        t[i].count = 0;
+        root->used++;
+    }
+    if (t[i].count >= limit) {
+        rc = DM_BUSY;
+        goto done;
+    }
+    t[i].count++;
+done:
+    dm_shm_zone_unlock(zone);
+    return rc;
+}
+
+void
+dm_limit_conn_release(dm_limit_conn_zone_t *lz, uint64_t hash)
+{
+    dm_shm_zone_t *zone = lz->zone;
+    dm_limit_conn_root_t *root = zone->data;
+    dm_limit_conn_entry_t *t = dm_shm_ptr(zone, root->entries);
+    uint64_t mask = root->capacity - 1, i = hash & mask, j, k;
+
+    dm_shm_zone_lock(zone);
+    while (t[i].hash && t[i].hash != hash) {
+        i = (i + 1) & mask;
+    }
+    if (t[i].hash == 0 || t[i].count == 0) {
+        goto done;
+    }
+    if (--t[i].count) {
+        goto done;
+    }
+    /* remove, shifting back the entries of the chain that follows */
+    t[i].hash = 0;
+    root->used--;
+    for (j = (i + 1) & mask; t[j].hash; j = (j + 1) & mask) {
+        k = t[j].hash & mask;
+        /* can t[j] move into the hole at i? only if its home is not in
+           (i, j] (cyclically) */
+        if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) {
+            t[i] = t[j];
+            t[j].hash = 0;
+            i = j;
+        }
+    }
+done:
+    dm_shm_zone_unlock(zone);
+}

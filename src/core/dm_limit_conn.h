@@ -1,0 +1,46 @@
+/*
+ * doorman: connection counting per key in a shared zone (limit_conn),
+ * engine-neutral: every worker counts into the same table.
+ */
+#ifndef DM_LIMIT_CONN_H
+#define DM_LIMIT_CONN_H
+
+#include <dm_shm.h>
+
+/* A limit_conn_zone: its key and its table. */
+typedef struct {
+    dm_complex_value_t key; /* what is counted ($remote_addr ...) */
+    dm_shm_zone_t *zone;    /* the table lives in its root */
+    dm_str_t name;
+} dm_limit_conn_zone_t;
+
+/* One limit_conn line. */
+typedef struct {
+    dm_limit_conn_zone_t *zone;
+    dm_uint_t limit;
+} dm_limit_conn_t;
+
+/*
+ * Declares the zone of `limit_conn_zone KEY zone=NAME:SIZE` (conf time).
+ * Returns it, or NULL (logged).
+ */
+dm_limit_conn_zone_t *dm_limit_conn_zone_add(dm_conf_t *cf,
+                                             dm_variable_registry_t *reg,
+                                             const dm_str_t *key,
+                                             const dm_str_t *spec);
+
+/*
+ * Counts one more connection for `hash` if fewer than `limit` are open:
+ * DM_OK (counted: release it later), DM_BUSY (at the limit), DM_ERROR
+ * (the table is full: treated as at the limit by callers, as nginx).
+ */
+dm_int_t dm_limit_conn_acquire(dm_limit_conn_zone_t *lz, uint64_t hash,
+                               dm_uint_t limit);
+
+/* Counts one connection of `hash` less. */
+void dm_limit_conn_release(dm_limit_conn_zone_t *lz, uint64_t hash);
+
+/* The 64-bit key hash used by the table (never 0). */
+uint64_t dm_limit_conn_hash(const dm_str_t *key);
+
+#endif /* DM_LIMIT_CONN_H */
