@@ -9,6 +9,7 @@
  */
 /* DM_TEST_OWN_MODULES */
 #include <dm_core.h>
+#include <dm_core_modules.h>
 #include <dm_core_module.h>
 #include <dm_event_conf.h>
 #include <dm_stream_conf.h>
@@ -93,27 +94,11 @@ static dm_module_t t_module = {
     .create_main_conf = t_create_conf,
 };
 
-extern dm_module_t dm_errlog_module;
-extern dm_module_t dm_conf_module;
-extern dm_module_t dm_stream_return_module;
+/* the core modules, in configure's order (objs/dm_core_modules.h), then
+   the test's own */
+DM_CORE_MODULES_EXTERN
 
-/* the core modules, in configure's order, then the test's own */
-dm_module_t *dm_modules[] = {
-    &dm_core_module,
-    &dm_errlog_module,
-    &dm_conf_module,
-    &dm_events_module,
-    &dm_event_core_module,
-    &dm_stream_module,
-    &dm_stream_core_module,
-    &dm_stream_upstream_module,
-    &dm_stream_return_module,
-    &dm_http_module,
-    &dm_http_core_module,
-    &dm_http_upstream_module,
-    &t_module,
-    NULL,
-};
+dm_module_t *dm_modules[] = DM_CORE_MODULES_TABLE(&t_module, NULL);
 const char *const dm_module_names[] = {NULL};
 
 /* --- the harness ---------------------------------------------------------- */
