@@ -34,8 +34,8 @@
 #      every session at exit; after a lazy unmount the workers still serve
 #      and a QUIT needs no KILL.
 #   6. Configuration errors, and the http directives (parsed, inherited,
-#      their files opened; `combined` reports its request variables until
-#      the HTTP engine exists).
+#      their files opened); the predefined `combined` format writes the
+#      line of a real request.
 
 use strict;
 use warnings;
@@ -586,14 +586,29 @@ EOF
     ok -e $t->path("logs/$_"), "http: $_ opened (created) at load"
         for qw(http_main.log http_loc.log http_loc2.log);
 
+    # `combined` (the default format) through a real request
     $t->write_conf(<<'EOF');
 events { worker_connections 64; }
-http { access_log logs/combined.log; }
+http {
+    access_log logs/combined.log;
+    server { listen 127.0.0.1:%%PORT_1%%; return 200 "combined\n"; }
+}
 EOF
     ($code, $err) = $t->test_conf;
-    like $err, qr/unknown "\$remote_user" variable in \S+doorman\.conf:2/,
-        'http: "combined" (the default) names the access_log line of its '
-        . 'unknown request variables until the HTTP engine declares them';
+    is $code, 0, 'http: access_log with the default format `combined`'
+        or diag $err;
+    $t->run(wait_ports => [$t->port_n(1)]);
+    my ($st, undef, $body) = $t->http_request(port => $t->port_n(1),
+        path => '/c?x=1', headers => ['User-Agent' => 'combined-test/1.0',
+            'Referer' => 'http://ref.example/']);
+    is "$st $body", "200 combined\n", 'http: a request';
+    my @l;
+    $t->wait_for(sub { @l = lines_of($t, 'logs/combined.log') }, timeout => 3);
+    is scalar @l, 1, 'http: one combined line';
+    like $l[0] // '', qr{^127\.0\.0\.1 - - \[$TIME_LOCAL\] "GET /c\?x=1 HTTP/1\.1" 200 9 "http://ref\.example/" "combined-test/1\.0"$},
+        'http: the combined line: address, no user, time, request, status,'
+        . ' body bytes, Referer, User-Agent';
+    $t->stop;
 }
 
 done_testing;

@@ -9,6 +9,9 @@
  */
 #include <dm_core.h>
 #include <dm_http_conf.h>
+#include <dm_http_listen.h>
+#include <dm_http_log.h>
+#include <dm_http_request.h>
 
 static void *dm_http_create_conf(dm_conf_t *cf);
 static char *dm_http_block(dm_conf_t *cf, const dm_command_t *cmd, void *conf);
@@ -36,12 +39,56 @@ dm_module_t dm_http_module = {
     .create_main_conf = dm_http_create_conf,
 };
 
+#define DM_HTTP_SRV(f) DM_CONF_LEVEL_SRV, offsetof(dm_http_core_srv_conf_t, f)
+#define DM_HTTP_LOC(f) DM_CONF_LEVEL_LOC, offsetof(dm_http_core_loc_conf_t, f)
+#define DM_HTTP_ANY_LEVEL                                                      \
+    (DM_HTTP_MAIN_CONF | DM_HTTP_SRV_CONF | DM_HTTP_LOC_CONF)
+
+static const dm_conf_bounds_t dm_http_buf_bounds = {128, 1 << 20};
+static const dm_conf_bounds_t dm_http_time_bounds = {1, 7LL * 86400000};
+static const dm_conf_bounds_t dm_http_time0_bounds = {0, 7LL * 86400000};
+static const dm_conf_bounds_t dm_http_count_bounds = {1, 1 << 30};
+static const dm_conf_bounds_t dm_http_body_bounds = {0, INT64_MAX / 2};
+
+static char *dm_http_core_large_buffers(dm_conf_t *cf, const dm_command_t *cmd,
+                                        void *conf);
+static char *dm_http_core_merge_srv_conf(dm_conf_t *cf, void *parent,
+                                         void *child);
+static char *dm_http_core_merge_loc_conf(dm_conf_t *cf, void *parent,
+                                         void *child);
+static dm_int_t dm_http_core_postconfiguration(dm_conf_t *cf);
+
 static const dm_command_t dm_http_core_commands[] = {
     {dm_string("server"), DM_HTTP_MAIN_CONF, DM_CONF_BLOCK | DM_CONF_NOARGS,
      dm_http_core_server, DM_CONF_LEVEL_MAIN, 0, NULL},
     {dm_string("location"), DM_HTTP_SRV_CONF | DM_HTTP_LOC_CONF,
      DM_CONF_BLOCK | DM_CONF_TAKE12, dm_http_core_location, DM_CONF_LEVEL_LOC,
      0, NULL},
+    {dm_string("listen"), DM_HTTP_SRV_CONF, DM_CONF_1MORE, dm_http_listen_set,
+     DM_CONF_LEVEL_SRV, 0, NULL},
+    {dm_string("server_name"), DM_HTTP_SRV_CONF, DM_CONF_1MORE,
+     dm_http_listen_server_name, DM_CONF_LEVEL_SRV, 0, NULL},
+    {dm_string("client_header_buffer_size"),
+     DM_HTTP_MAIN_CONF | DM_HTTP_SRV_CONF, DM_CONF_TAKE1, dm_conf_set_size_slot,
+     DM_HTTP_SRV(header_buffer), &dm_http_buf_bounds},
+    {dm_string("large_client_header_buffers"),
+     DM_HTTP_MAIN_CONF | DM_HTTP_SRV_CONF, DM_CONF_TAKE2,
+     dm_http_core_large_buffers, DM_CONF_LEVEL_SRV, 0, NULL},
+    {dm_string("client_header_timeout"), DM_HTTP_MAIN_CONF | DM_HTTP_SRV_CONF,
+     DM_CONF_TAKE1, dm_conf_set_msec_slot, DM_HTTP_SRV(header_timeout),
+     &dm_http_time_bounds},
+    {dm_string("keepalive_timeout"), DM_HTTP_ANY_LEVEL, DM_CONF_TAKE1,
+     dm_conf_set_msec_slot, DM_HTTP_LOC(keepalive_timeout),
+     &dm_http_time0_bounds},
+    {dm_string("keepalive_requests"), DM_HTTP_ANY_LEVEL, DM_CONF_TAKE1,
+     dm_conf_set_num_slot, DM_HTTP_LOC(keepalive_requests),
+     &dm_http_count_bounds},
+    {dm_string("client_body_timeout"), DM_HTTP_ANY_LEVEL, DM_CONF_TAKE1,
+     dm_conf_set_msec_slot, DM_HTTP_LOC(body_timeout), &dm_http_time_bounds},
+    {dm_string("send_timeout"), DM_HTTP_ANY_LEVEL, DM_CONF_TAKE1,
+     dm_conf_set_msec_slot, DM_HTTP_LOC(send_timeout), &dm_http_time_bounds},
+    {dm_string("client_max_body_size"), DM_HTTP_ANY_LEVEL, DM_CONF_TAKE1,
+     dm_conf_set_size_slot, DM_HTTP_LOC(max_body), &dm_http_body_bounds},
     dm_null_command,
 };
 
@@ -51,7 +98,10 @@ dm_module_t dm_http_core_module = {
     .commands = dm_http_core_commands,
     .create_main_conf = dm_http_core_create_main_conf,
     .create_srv_conf = dm_http_core_create_srv_conf,
+    .merge_srv_conf = dm_http_core_merge_srv_conf,
     .create_loc_conf = dm_http_core_create_loc_conf,
+    .merge_loc_conf = dm_http_core_merge_loc_conf,
+    .postconfiguration = dm_http_core_postconfiguration,
 };
 
 static void *
@@ -135,10 +185,16 @@ dm_http_block_hooks(dm_conf_t *cf, dm_conf_ctx_t *ctx)
     }
 
     if (dm_module_postconfiguration(cf, DM_MODULE_HTTP) != DM_OK
-        || dm_variable_finalize(cf, &cmcf->variables) != DM_OK) {
+        || dm_variable_finalize(cf, &cmcf->variables) != DM_OK
+        || dm_phase_flatten(&cmcf->phases, cf->pool) != DM_OK) {
         return DM_CONF_ERROR;
     }
-    return DM_CONF_OK;
+    /* servers listen only when the block has some (nothing to bind for a
+       configuration that only declares upstreams) */
+    if (cmcf->servers.nelts == 0) {
+        return DM_CONF_OK;
+    }
+    return dm_http_listen_init(cf, cmcf);
 }
 
 /* Each location inherits from its enclosing level, down the tree. */
@@ -177,7 +233,13 @@ dm_http_core_create_main_conf(dm_conf_t *cf)
                != DM_OK
         || dm_variable_registry_init(&cmcf->variables, cf->pool, "http")
                != DM_OK
-        || dm_variable_add_common(cf, &cmcf->variables) != DM_OK) {
+        || dm_variable_add_common(cf, &cmcf->variables) != DM_OK
+        || dm_http_variables_add(cf, &cmcf->variables) != DM_OK
+        || dm_array_init(&cmcf->listen, cf->pool, 4, sizeof(dm_http_listen_t))
+               != DM_OK
+        || dm_phase_init(&cmcf->phases, cf->pool, DM_HTTP_PHASES,
+                         DM_HTTP_LOG_PHASE)
+               != DM_OK) {
         return NULL;
     }
     return cmcf;
@@ -192,9 +254,15 @@ dm_http_core_create_srv_conf(dm_conf_t *cf)
     if (cscf == NULL
         || dm_array_init(&cscf->locations, cf->pool, 4,
                          sizeof(dm_http_core_loc_conf_t *))
+               != DM_OK
+        || dm_array_init(&cscf->names, cf->pool, 2, sizeof(dm_str_t))
                != DM_OK) {
         return NULL;
     }
+    cscf->header_buffer = DM_CONF_UNSET_SIZE;
+    cscf->large_buffer = DM_CONF_UNSET_SIZE;
+    cscf->large_buffers = DM_CONF_UNSET;
+    cscf->header_timeout = DM_CONF_UNSET_MSEC;
     if (cf->file) {
         cscf->file = cf->file->name;
         cscf->line = cf->file->dir_line;
@@ -205,7 +273,146 @@ dm_http_core_create_srv_conf(dm_conf_t *cf)
 static void *
 dm_http_core_create_loc_conf(dm_conf_t *cf)
 {
-    return dm_pcalloc(cf->pool, sizeof(dm_http_core_loc_conf_t));
+    dm_http_core_loc_conf_t *clcf;
+
+    clcf = dm_pcalloc(cf->pool, sizeof(dm_http_core_loc_conf_t));
+    if (clcf == NULL) {
+        return NULL;
+    }
+    clcf->keepalive_timeout = DM_CONF_UNSET_MSEC;
+    clcf->keepalive_requests = DM_CONF_UNSET;
+    clcf->body_timeout = DM_CONF_UNSET_MSEC;
+    clcf->send_timeout = DM_CONF_UNSET_MSEC;
+    clcf->max_body = DM_CONF_UNSET_SIZE;
+    return clcf;
+}
+
+static char *
+dm_http_core_merge_srv_conf(dm_conf_t *cf, void *parent, void *child)
+{
+    dm_http_core_srv_conf_t *prev = parent, *conf = child;
+
+    dm_conf_merge_size_value(conf->header_buffer, prev->header_buffer, 1024);
+    dm_conf_merge_size_value(conf->large_buffer, prev->large_buffer, 8192);
+    dm_conf_merge_value(conf->large_buffers, prev->large_buffers, 4);
+    dm_conf_merge_msec_value(conf->header_timeout, prev->header_timeout, 60000);
+    if (conf->large_buffer < conf->header_buffer) {
+        conf->large_buffer = conf->header_buffer;
+    }
+    return DM_CONF_OK;
+}
+
+static char *
+dm_http_core_merge_loc_conf(dm_conf_t *cf, void *parent, void *child)
+{
+    dm_http_core_loc_conf_t *prev = parent, *conf = child;
+
+    dm_conf_merge_msec_value(conf->keepalive_timeout, prev->keepalive_timeout,
+                             75000);
+    dm_conf_merge_value(conf->keepalive_requests, prev->keepalive_requests,
+                        1000);
+    dm_conf_merge_msec_value(conf->body_timeout, prev->body_timeout, 60000);
+    dm_conf_merge_msec_value(conf->send_timeout, prev->send_timeout, 60000);
+    dm_conf_merge_size_value(conf->max_body, prev->max_body, 1024 * 1024);
+    return DM_CONF_OK;
+}
+
+/* large_client_header_buffers NUMBER SIZE: the bound of a request head. */
+static char *
+dm_http_core_large_buffers(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
+{
+    dm_http_core_srv_conf_t *cscf = conf;
+    dm_str_t *value = cf->args->elts;
+    int64_t n, size;
+
+    if (cscf->large_buffers != DM_CONF_UNSET) {
+        return "is duplicate";
+    }
+    n = dm_parse_int(value[1].data, value[1].len);
+    size = dm_parse_size(value[2].data, value[2].len);
+    if (n < 1 || n > 64 || size < 128 || size > (1 << 20)) {
+        dm_conf_log_error(DM_LOG_EMERG, cf, 0,
+                          "invalid value in \"large_client_header_buffers "
+                          "%s %s\", it must be 1-64 buffers of 128 to 1m",
+                          value[1].data, value[2].data);
+        return DM_CONF_ERROR;
+    }
+    cscf->large_buffers = (dm_int_t) n;
+    cscf->large_buffer = (size_t) size;
+    return DM_CONF_OK;
+}
+
+/* The location of a URI: exact, then the longest prefix (^~ or not). */
+static dm_http_core_loc_conf_t *
+dm_http_core_find_location(dm_array_t *locations, const dm_str_t *uri)
+{
+    dm_http_core_loc_conf_t **l = locations ? locations->elts : NULL;
+    dm_http_core_loc_conf_t *best = NULL, *nested;
+    dm_uint_t i;
+
+    for (i = 0; l && i < locations->nelts; i++) {
+        if (l[i]->kind == DM_HTTP_LOC_EXACT) {
+            if (l[i]->name.len == uri->len
+                && memcmp(l[i]->name.data, uri->data, uri->len) == 0) {
+                return l[i];
+            }
+            continue;
+        }
+        if ((l[i]->kind == DM_HTTP_LOC_PREFIX
+             || l[i]->kind == DM_HTTP_LOC_NOREGEX)
+            && l[i]->name.len <= uri->len
+            && memcmp(l[i]->name.data, uri->data, l[i]->name.len) == 0
+            && (best == NULL || l[i]->name.len > best->name.len)) {
+            best = l[i];
+        }
+    }
+    if (best && best->locations) {
+        nested = dm_http_core_find_location(best->locations, uri);
+        if (nested) {
+            return nested;
+        }
+    }
+    return best;
+}
+
+/* FIND_CONFIG: the request takes its location's configuration. */
+static dm_int_t
+dm_http_core_find_config(void *obj)
+{
+    dm_http_request_t *r = obj;
+    dm_http_core_srv_conf_t *cscf =
+        dm_http_request_srv_conf(r, dm_http_core_module);
+    dm_http_core_loc_conf_t *clcf;
+
+    clcf = dm_http_core_find_location(&cscf->locations, &r->head.path);
+    if (clcf) {
+        r->loc_conf = clcf->loc_conf;
+    }
+    return DM_OK;
+}
+
+/* LOG: the access log lines of the request's location. */
+static dm_int_t
+dm_http_core_log(void *obj)
+{
+    dm_http_request_t *r = obj;
+
+    dm_http_log_write(&r->vars, r->loc_conf);
+    return DM_OK;
+}
+
+static dm_int_t
+dm_http_core_postconfiguration(dm_conf_t *cf)
+{
+    dm_http_core_main_conf_t *cmcf =
+        dm_http_conf_get_main(cf->ctx, dm_http_core_module);
+
+    if (dm_phase_add(&cmcf->phases, DM_HTTP_FIND_CONFIG_PHASE,
+                     dm_http_core_find_config)
+        != DM_OK) {
+        return DM_ERROR;
+    }
+    return dm_phase_add(&cmcf->phases, DM_HTTP_LOG_PHASE, dm_http_core_log);
 }
 
 static char *

@@ -19,6 +19,16 @@
 
 int dm_worker_exiting;
 
+/*
+ * How long a retiring worker leaves its idle keep-alive connections open.
+ * A client that always has a request in flight (wrk, a busy browser) is
+ * idle only between a response and its next request: closing it then
+ * would race that request, which a client that does not retry counts as
+ * failed. During the grace each such request is answered with
+ * "Connection: close" instead; what is still idle after it is closed.
+ */
+#define DM_WORKER_IDLE_GRACE 1000
+
 static int dm_worker_terminate;
 static int dm_worker_quit;
 static int dm_worker_reopen;
@@ -26,11 +36,14 @@ static dm_uint_t dm_worker_internal; /* slots that are ours, not clients' */
 static dm_event_t dm_worker_shutdown_timer;
 static dm_event_t dm_worker_heartbeat_timer;
 static int dm_worker_shutdown_expired;
+static dm_event_t dm_worker_idle_timer;
+static int dm_worker_idle_expired;
 
 static void dm_worker_signal_handler(dm_event_t *rev);
 static void dm_worker_channel_handler(dm_event_t *rev);
 static void dm_worker_ready(dm_cycle_t *cycle, int channel, dm_uint_t slot);
 static void dm_worker_shutdown_handler(dm_event_t *ev);
+static void dm_worker_idle_handler(dm_event_t *ev);
 static void dm_worker_heartbeat_handler(dm_event_t *ev);
 static dm_int_t dm_worker_init_modules(dm_cycle_t *cycle);
 static void dm_worker_exit_modules(dm_cycle_t *cycle);
@@ -116,6 +129,9 @@ dm_worker_run(dm_cycle_t *cycle, dm_uint_t slot, dm_uint_t nworkers,
     memset(&dm_worker_shutdown_timer, 0, sizeof(dm_event_t));
     dm_worker_shutdown_timer.handler = dm_worker_shutdown_handler;
     dm_worker_shutdown_timer.log = cycle->log;
+    memset(&dm_worker_idle_timer, 0, sizeof(dm_event_t));
+    dm_worker_idle_timer.handler = dm_worker_idle_handler;
+    dm_worker_idle_timer.log = cycle->log;
 
     for (;;) {
         dm_event_process(DM_EVENT_TIMER_INFINITE);
@@ -136,10 +152,12 @@ dm_worker_run(dm_cycle_t *cycle, dm_uint_t slot, dm_uint_t nworkers,
                 dm_event_timer_add(&dm_worker_shutdown_timer,
                                    ccf->shutdown_timeout);
             }
+            dm_event_timer_add(&dm_worker_idle_timer, DM_WORKER_IDLE_GRACE);
         }
         if (dm_worker_exiting) {
-            /* idle keep-alive connections are closed, busy ones finish */
-            while (dm_connection_drain()) {
+            /* after the grace, idle keep-alive connections are closed;
+               busy ones finish (their next answer says close) */
+            while (dm_worker_idle_expired && dm_connection_drain()) {
             }
             if (dm_connection_n - dm_connection_free_n <= dm_worker_internal
                 || dm_worker_shutdown_expired) {
@@ -160,6 +178,7 @@ dm_worker_run(dm_cycle_t *cycle, dm_uint_t slot, dm_uint_t nworkers,
 
 done:
     dm_event_timer_del(&dm_worker_shutdown_timer);
+    dm_event_timer_del(&dm_worker_idle_timer);
     dm_event_timer_del(&dm_worker_heartbeat_timer);
     dm_event_done(); /* closes the signalfd with its slot */
     return rc;
@@ -259,6 +278,12 @@ static void
 dm_worker_shutdown_handler(dm_event_t *ev)
 {
     dm_worker_shutdown_expired = 1;
+}
+
+static void
+dm_worker_idle_handler(dm_event_t *ev)
+{
+    dm_worker_idle_expired = 1;
 }
 
 static dm_int_t

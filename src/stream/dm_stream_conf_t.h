@@ -4,6 +4,8 @@
 #ifndef DM_STREAM_CONF_T_H
 #define DM_STREAM_CONF_T_H
 
+#include <dm_listen_opts.h>
+
 /* The stream phases, in order (DESIGN.md section 5). */
 #define DM_STREAM_POST_ACCEPT_PHASE 0 /* proxy_protocol */
 #define DM_STREAM_PREACCESS_PHASE   1 /* connection limits */
@@ -46,15 +48,8 @@ typedef struct {
     dm_stream_core_srv_conf_t *server; /* whose it is */
     dm_str_t file;                     /* where the directive is */
     dm_uint_t line;
-    int backlog;                      /* backlog=, -1 default */
-    int rcvbuf, sndbuf;               /* rcvbuf= sndbuf=, -1 default */
-    int keepidle, keepintvl, keepcnt; /* so_keepalive=I:I:C */
-    unsigned keepalive:2;             /* DM_LISTENING_KEEPALIVE_* */
-    unsigned udp:1;                   /* listen ... udp */
-    unsigned bind:1;                  /* its own socket even beside a
-                                          wildcard on the same port */
-    unsigned deferred:1;              /* TCP_DEFER_ACCEPT */
-    unsigned ipv6only:1;              /* ipv6only=on (the default) */
+    dm_listen_opts_t opts; /* the shared parameters */
+    unsigned udp:1;        /* listen ... udp */
 } dm_stream_listen_t;
 
 /* The servers reachable through one listening socket. */

@@ -12,66 +12,7 @@
 #include <dm_core.h>
 #include <dm_stream.h>
 #include <dm_stream_listen.h>
-
-static int
-dm_stream_listen_param(const dm_str_t *v, const char *name, dm_str_t *rest)
-{
-    size_t n = strlen(name);
-
-    if (v->len <= n || memcmp(v->data, name, n) != 0) {
-        return 0;
-    }
-    rest->data = v->data + n;
-    rest->len = v->len - n;
-    return 1;
-}
-
-/* so_keepalive=[IDLE]:[INTVL]:[CNT], each part optional, IDLE a time. */
-static int
-dm_stream_listen_keepalive(dm_stream_listen_t *ls, dm_str_t *v)
-{
-    u_char *p = v->data, *end = v->data + v->len, *colon;
-    int part = 0;
-    int64_t val;
-
-    if (dm_str_eq(v, "on")) {
-        ls->keepalive = DM_LISTENING_KEEPALIVE_ON;
-        return 1;
-    }
-    if (dm_str_eq(v, "off")) {
-        ls->keepalive = DM_LISTENING_KEEPALIVE_OFF;
-        return 1;
-    }
-    for (part = 0; part < 3; part++) {
-        colon = memchr(p, ':', (size_t) (end - p));
-        if (colon == NULL) {
-            colon = end;
-        }
-        if (colon > p) {
-            val = (part == 2) ? dm_parse_int(p, (size_t) (colon - p))
-                              : dm_parse_sec(p, (size_t) (colon - p));
-            if (val <= 0 || val > 32767) {
-                return 0;
-            }
-            if (part == 0) {
-                ls->keepidle = (int) val;
-            } else if (part == 1) {
-                ls->keepintvl = (int) val;
-            } else {
-                ls->keepcnt = (int) val;
-            }
-        }
-        if (colon == end) {
-            break;
-        }
-        p = colon + 1;
-    }
-    if (part != 2 && p != end && memchr(v->data, ':', v->len) == NULL) {
-        return 0;
-    }
-    ls->keepalive = DM_LISTENING_KEEPALIVE_ON;
-    return 1;
-}
+#include <dm_listen_opts.h>
 
 char *
 dm_stream_listen_set(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
@@ -79,11 +20,11 @@ dm_stream_listen_set(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
     dm_stream_core_srv_conf_t *cscf = conf;
     dm_stream_core_main_conf_t *cmcf =
         dm_stream_conf_get_main(cf->ctx, dm_stream_core_module);
-    dm_str_t *value = cf->args->elts, v;
+    dm_str_t *value = cf->args->elts;
     dm_stream_listen_t *ls;
     const char *err;
-    int64_t n;
     dm_uint_t i;
+    dm_int_t rc;
 
     ls = dm_array_push(&cmcf->listen);
     if (ls == NULL) {
@@ -93,10 +34,7 @@ dm_stream_listen_set(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
     ls->server = cscf;
     ls->file = cf->file->name;
     ls->line = cf->file->dir_line;
-    ls->backlog = -1;
-    ls->rcvbuf = -1;
-    ls->sndbuf = -1;
-    ls->ipv6only = 1;
+    dm_listen_opts_init(&ls->opts);
 
     if (dm_inet_parse(value[1].data, value[1].len, 0, &ls->addr, &err)
         != DM_OK) {
@@ -108,41 +46,14 @@ dm_stream_listen_set(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
     }
 
     for (i = 2; i < cf->args->nelts; i++) {
-        if (dm_stream_listen_param(&value[i], "backlog=", &v)) {
-            n = dm_parse_int(v.data, v.len);
-            if (n < 1 || n > 65535) {
-                goto invalid;
-            }
-            ls->backlog = (int) n;
-        } else if (dm_stream_listen_param(&value[i], "rcvbuf=", &v)) {
-            n = dm_parse_size(v.data, v.len);
-            if (n < 1 || n > INT_MAX) {
-                goto invalid;
-            }
-            ls->rcvbuf = (int) n;
-        } else if (dm_stream_listen_param(&value[i], "sndbuf=", &v)) {
-            n = dm_parse_size(v.data, v.len);
-            if (n < 1 || n > INT_MAX) {
-                goto invalid;
-            }
-            ls->sndbuf = (int) n;
-        } else if (dm_stream_listen_param(&value[i], "so_keepalive=", &v)) {
-            if (!dm_stream_listen_keepalive(ls, &v)) {
-                goto invalid;
-            }
-        } else if (dm_stream_listen_param(&value[i], "ipv6only=", &v)) {
-            if (dm_str_eq(&v, "on")) {
-                ls->ipv6only = 1;
-            } else if (dm_str_eq(&v, "off")) {
-                ls->ipv6only = 0;
-            } else {
-                goto invalid;
-            }
-        } else if (dm_str_eq(&value[i], "deferred")) {
-            ls->deferred = 1;
-        } else if (dm_str_eq(&value[i], "bind")) {
-            ls->bind = 1;
-        } else if (dm_str_eq(&value[i], "udp")) {
+        rc = dm_listen_opts_param(&value[i], &ls->opts);
+        if (rc == DM_OK) {
+            continue;
+        }
+        if (rc == DM_ERROR) {
+            goto invalid;
+        }
+        if (dm_str_eq(&value[i], "udp")) {
             if (ls->addr.sa.ss_family == AF_UNIX) {
                 goto invalid;
             }
@@ -206,17 +117,7 @@ dm_stream_listen_socket(dm_conf_t *cf, dm_stream_listen_t *l, dm_uint_t naddrs)
     ls->handler =
         l->udp ? dm_stream_udp_recv : dm_stream_session_init_connection;
     ls->servers = port;
-    if (l->backlog != -1) {
-        ls->backlog = l->backlog;
-    }
-    ls->rcvbuf = l->rcvbuf;
-    ls->sndbuf = l->sndbuf;
-    ls->keepalive = l->keepalive;
-    ls->keepidle = l->keepidle;
-    ls->keepintvl = l->keepintvl;
-    ls->keepcnt = l->keepcnt;
-    ls->deferred = l->deferred;
-    ls->ipv6only = l->ipv6only;
+    dm_listen_opts_apply(&l->opts, ls);
     ls->pool_size = 512;
     return ls;
 }
@@ -253,7 +154,7 @@ dm_stream_listen_init(dm_conf_t *cf, dm_stream_core_main_conf_t *cmcf)
         dm_uint_t shared = 0;
 
         /* a specific address folded into a wildcard of its port */
-        if (!l[i].addr.wildcard && !l[i].bind) {
+        if (!l[i].addr.wildcard && !l[i].opts.bind) {
             for (j = 0; j < n; j++) {
                 if (l[j].addr.wildcard && dm_stream_listen_same(&l[i], &l[j])) {
                     break;
@@ -267,7 +168,7 @@ dm_stream_listen_init(dm_conf_t *cf, dm_stream_core_main_conf_t *cmcf)
         /* count the specific addresses this socket will serve */
         if (l[i].addr.wildcard) {
             for (j = 0; j < n; j++) {
-                shared += (!l[j].addr.wildcard && !l[j].bind
+                shared += (!l[j].addr.wildcard && !l[j].opts.bind
                            && dm_stream_listen_same(&l[i], &l[j]));
             }
         }
@@ -280,7 +181,7 @@ dm_stream_listen_init(dm_conf_t *cf, dm_stream_core_main_conf_t *cmcf)
         k = 0;
         if (l[i].addr.wildcard) {
             for (j = 0; j < n; j++) {
-                if (!l[j].addr.wildcard && !l[j].bind
+                if (!l[j].addr.wildcard && !l[j].opts.bind
                     && dm_stream_listen_same(&l[i], &l[j])) {
                     port->addrs[k].addr = l[j].addr;
                     port->addrs[k].server = l[j].server;
