@@ -415,6 +415,24 @@ SKIP: {
         }
     }
 
+    # locations see the decoded, normalized path ($uri); $request_uri
+    # keeps the bytes as sent; a path that climbs above the root is a 400
+    my %norm = (
+        '/x/../exact' => "exact\n", '//exact' => "exact\n",
+        '/%65xact' => "exact\n", '/p/./long/%2e%2e/q?a=1' => "prefix /p/ uri=/p/q\n",
+        '/p//long/y' => "prefix /p/long/ uri=/p/long/y\n",
+        '/echo/a%20b' => "GET /echo/a b\n",
+    );
+    for my $path (sort keys %norm) {
+        my ($rs) = exchange($t, $P, get($path, 'Connection: close'));
+        is $rs->[0]{body} // '', $norm{$path}, "normalized: $path";
+    }
+    for my $path ('/..', '/p/../../exact', '/%2e%2e/x', '/a%zz', '/a%00') {
+        my ($rs) = exchange($t, $P, get($path) . get('/exact'));
+        is join(',', map { $_->{status} } @$rs), '400',
+            "refused path $path: 400, nothing after it answered";
+    }
+
     ($line, $h, $body) = $curl->("http://127.0.0.1:$P/moved/here?x=1");
     is $line, 'HTTP/1.1 301 Moved Permanently', 'return 301 URL';
     is $h->{location}, 'https://example.test/moved/here?x=1',

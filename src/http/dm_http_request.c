@@ -19,6 +19,7 @@
 #include <dm_http_listen.h>
 #include <dm_http_parse.h>
 #include <dm_http_request.h>
+#include <dm_http_uri.h>
 #include <dm_worker.h>
 
 #define DM_HTTP_LINGER_TIMEOUT 5000
@@ -364,6 +365,25 @@ dm_http_process(dm_http_conn_t *hc, size_t head_len,
         /* no tunnels: CONNECT is refused before any phase, as nginx */
         (void) dm_http_request_respond(r, 405, NULL, NULL);
         return;
+    }
+    if (r->head.complex_uri) {
+        /* locations match the decoded, normalized path ($uri) */
+        u_char *uri = dm_pnalloc(r->pool, r->head.path.len);
+        ssize_t n;
+
+        n = uri ? dm_http_uri_normalize(uri, r->head.path.data,
+                                        r->head.path.len)
+                : -1;
+        if (n < 0) {
+            dm_log_error(DM_LOG_INFO, c->log, 0,
+                         "client sent an invalid path \"%.*s\"",
+                         (int) r->head.path.len, r->head.path.data);
+            r->keepalive = 0;
+            (void) dm_http_request_respond(r, 400, NULL, NULL);
+            return;
+        }
+        r->head.path.data = uri;
+        r->head.path.len = (size_t) n;
     }
     rc = dm_phase_run(&cmcf->phases, &r->phase_index, r);
     if (rc == DM_OK) {
