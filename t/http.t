@@ -989,6 +989,9 @@ SKIP: {
             'server { listen 127.0.0.1:%%PORT_1%% default_server; }'
             . ' server { listen 127.0.0.1:%%PORT_1%% default_server; }',
             qr/a duplicate default server/],
+        ['the same address twice in one server',
+            'server { listen 127.0.0.1:%%PORT_1%%; listen 127.0.0.1:%%PORT_1%%; }',
+            qr/a duplicate listen "127\.0\.0\.1:\d+" in this server/],
         ['a wildcard name',
             'server { listen 127.0.0.1:%%PORT_1%%; server_name *.example; }',
             qr/wildcard and regex names are not supported/],

@@ -13,6 +13,9 @@
 #include <dm_http_listen.h>
 #include <dm_http_request.h>
 
+static int dm_http_listen_same(const dm_inet_addr_t *a,
+                               const dm_inet_addr_t *b);
+
 char *
 dm_http_listen_set(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
 {
@@ -41,6 +44,17 @@ dm_http_listen_set(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
                           "%s in \"%s\" of the \"listen\" directive", err,
                           value[1].data);
         return DM_CONF_ERROR;
+    }
+    /* the same address twice in one server is a mistake (as nginx) */
+    for (i = 0; i + 1 < cmcf->listen.nelts; i++) {
+        dm_http_listen_t *o = (dm_http_listen_t *) cmcf->listen.elts + i;
+
+        if (o->server == cscf && dm_http_listen_same(&o->addr, &l->addr)) {
+            dm_conf_log_error(DM_LOG_EMERG, cf, 0,
+                              "a duplicate listen \"%s\" in this server",
+                              value[1].data);
+            return DM_CONF_ERROR;
+        }
     }
     for (i = 2; i < cf->args->nelts; i++) {
         rc = dm_listen_opts_param(&value[i], &l->opts);

@@ -22,8 +22,11 @@
  */
 #include <dm_core.h>
 #include <dm_http_parse.h>
+#include <dm_http_uri.h>
 
 #include <assert.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define FZ_HEADERS 32
 
@@ -83,6 +86,42 @@ fz_same(fz_verdict_t a, fz_verdict_t b)
 }
 
 /* A string lies inside [p, p + n). */
+/*
+ * The path normalizer on an accepted path, in a buffer of exactly the
+ * path's size: the result is a path without "//", "/./" or "/../" that
+ * normalizing again leaves alone, and a path the parser did not mark
+ * complex is its own $uri.
+ */
+static void
+fz_uri(const dm_str_t *path, int complex)
+{
+    u_char *out = malloc(path->len), *again;
+    ssize_t n, n2;
+
+    assert(out != NULL);
+    n = dm_http_uri_normalize(out, path->data, path->len);
+    if (!complex) {
+        assert(n == (ssize_t) path->len
+               && memcmp(out, path->data, path->len) == 0);
+    }
+    if (n >= 0) {
+        assert(n >= 1 && (size_t) n <= path->len && out[0] == '/');
+        assert(memmem(out, (size_t) n, "//", 2) == NULL);
+        assert(memmem(out, (size_t) n, "/./", 3) == NULL);
+        assert(memmem(out, (size_t) n, "/../", 4) == NULL);
+        again = malloc((size_t) n);
+        assert(again != NULL);
+        n2 = dm_http_uri_normalize(again, out, (size_t) n);
+        /* a decoded "%25XX" may decode again: only a plain result is
+           a fixed point */
+        if (memchr(out, '%', (size_t) n) == NULL) {
+            assert(n2 == n && memcmp(again, out, (size_t) n) == 0);
+        }
+        free(again);
+    }
+    free(out);
+}
+
 static void
 fz_inside(const dm_str_t *s, const u_char *p, size_t n)
 {
@@ -226,6 +265,9 @@ fz_requests(const u_char *data, size_t size)
     fz_inside(&req.host_name, data, (size_t) v.rc);
     if (!(req.path.len == 1 && req.path.data[0] == '/')) {
         fz_inside(&req.path, data, (size_t) v.rc);
+    }
+    if (req.path.len > 0 && req.path.data[0] == '/') {
+        fz_uri(&req.path, req.complex_uri);
     }
     assert(req.host_name.len <= req.host.len);
     assert(req.version == 10 || req.host.len > 0);
