@@ -182,10 +182,8 @@ dm_map_regex(dm_conf_t *cf, dm_map_ctx_t *ctx, const dm_str_t *key,
              dm_uint_t index)
 {
     dm_str_t pattern = *key;
-    dm_variable_t *v;
     dm_regex_t *re;
     int caseless = 0;
-    dm_uint_t i;
 
     pattern.data++;
     pattern.len--;
@@ -195,35 +193,10 @@ dm_map_regex(dm_conf_t *cf, dm_map_ctx_t *ctx, const dm_str_t *key,
         pattern.len--;
     }
     re = dm_palloc(cf->pool, sizeof(dm_regex_t));
-    if (re == NULL || dm_regex_compile(cf, re, &pattern, caseless) != DM_OK) {
+    if (re == NULL
+        || dm_regex_compile_vars(cf, ctx->reg, re, &pattern, caseless)
+               != DM_OK) {
         return DM_CONF_ERROR;
-    }
-    for (i = 0; i < re->nnamed; i++) {
-        if (re->groups[i] >= DM_VAR_MAX_CAPTURES) {
-            dm_conf_log_error(DM_LOG_EMERG, cf, 0,
-                              "the named group \"%.*s\" is group %lu, "
-                              "only groups 1 to %d are captured",
-                              DM_STR_ARG(re->names[i]),
-                              (unsigned long) re->groups[i],
-                              DM_VAR_MAX_CAPTURES - 1);
-            return DM_CONF_ERROR;
-        }
-        v = dm_variable_add(cf, ctx->reg, &re->names[i],
-                            DM_VAR_CHANGEABLE | DM_VAR_MATCH);
-        if (v == NULL) {
-            return DM_CONF_ERROR;
-        }
-        if (!(v->flags & DM_VAR_MATCH)) {
-            dm_conf_log_error(DM_LOG_EMERG, cf, 0,
-                              "the named group \"%.*s\" has the name of a "
-                              "variable that is not a capture",
-                              DM_STR_ARG(re->names[i]));
-            return DM_CONF_ERROR;
-        }
-        re->indexes[i] = dm_variable_index(cf, ctx->reg, &re->names[i]);
-        if (re->indexes[i] == DM_ERROR) {
-            return DM_CONF_ERROR;
-        }
     }
     if (dm_map_add_regex(&ctx->builder, re, index) != DM_OK) {
         return DM_CONF_ERROR;
@@ -451,7 +424,6 @@ dm_map_eval(dm_variable_env_t *env, dm_map_var_t *mv, dm_str_t *out,
     const dm_regex_t *re;
     dm_map_match_t m;
     dm_str_t src;
-    dm_uint_t i, g;
     dm_int_t rc;
 
     if (mv->source.nparts == 1 && mv->source.parts[0].index >= 0) {
@@ -475,18 +447,7 @@ dm_map_eval(dm_variable_env_t *env, dm_map_var_t *mv, dm_str_t *out,
     if (re) {
         /* src is in the pool, the connection or the configuration: it
            outlives the captures that point into it */
-        dm_variable_set_captures(env, src.data, m.ovector, m.npairs);
-        for (i = 0; i < re->nnamed; i++) {
-            g = re->groups[i];
-            if (g < m.npairs && m.ovector[2 * g] != (size_t) -1) {
-                dm_variable_set_value(env, (dm_uint_t) re->indexes[i],
-                                      src.data + m.ovector[2 * g],
-                                      m.ovector[2 * g + 1] - m.ovector[2 * g]);
-            } else {
-                dm_variable_set_value(env, (dm_uint_t) re->indexes[i], src.data,
-                                      0);
-            }
-        }
+        dm_regex_set_vars(env, re, src.data, m.ovector, m.npairs);
     }
 
     if (cv == NULL) {

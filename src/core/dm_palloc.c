@@ -87,7 +87,7 @@ dm_pool_reset(dm_pool_t *pool)
 }
 
 void
-dm_pool_recycle(dm_pool_t *pool)
+dm_pool_run_cleanups(dm_pool_t *pool)
 {
     dm_pool_cleanup_t *c;
 
@@ -97,6 +97,12 @@ dm_pool_recycle(dm_pool_t *pool)
         }
     }
     pool->cleanup = NULL;
+}
+
+void
+dm_pool_recycle(dm_pool_t *pool)
+{
+    dm_pool_run_cleanups(pool);
     dm_pool_reset(pool);
 }
 

@@ -55,4 +55,12 @@ dm_int_t dm_pfree(dm_pool_t *pool, void *p);
  */
 dm_pool_cleanup_t *dm_pool_cleanup_add(dm_pool_t *p, size_t size);
 
+/*
+ * Runs the cleanup handlers now (newest first) and forgets them, keeping
+ * the memory: what a request holds (a limit_conn count, a timer) ends
+ * with its response, while its structures stay readable until the pool
+ * is recycled.
+ */
+void dm_pool_run_cleanups(dm_pool_t *pool);
+
 #endif /* DM_PALLOC_H */

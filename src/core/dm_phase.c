@@ -80,6 +80,19 @@ dm_phase_flatten(dm_phase_engine_t *pe, dm_pool_t *pool)
     return DM_OK;
 }
 
+dm_uint_t
+dm_phase_first(const dm_phase_engine_t *pe, dm_uint_t phase)
+{
+    dm_uint_t i;
+
+    for (i = 0; i < pe->nhandlers; i++) {
+        if (pe->handlers[i].phase >= phase) {
+            break;
+        }
+    }
+    return i;
+}
+
 dm_int_t
 dm_phase_run(const dm_phase_engine_t *pe, dm_uint_t *index, void *obj)
 {
@@ -93,6 +106,10 @@ dm_phase_run(const dm_phase_engine_t *pe, dm_uint_t *index, void *obj)
             break;
         case DM_DECLINED:
             (*index)++;
+            break;
+        case DM_PHASE_JUMP:
+            /* the handler moved *index (a rewrite finds its location
+               again) */
             break;
         case DM_AGAIN:
         case DM_DONE:

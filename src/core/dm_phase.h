@@ -39,6 +39,12 @@ dm_int_t dm_phase_flatten(dm_phase_engine_t *pe, dm_pool_t *pool);
  */
 dm_int_t dm_phase_run(const dm_phase_engine_t *pe, dm_uint_t *index, void *obj);
 
+/*
+ * The index of the first handler of `phase` or of a later phase (the
+ * number of handlers when none): where a walk restarts at that phase.
+ */
+dm_uint_t dm_phase_first(const dm_phase_engine_t *pe, dm_uint_t phase);
+
 /* Runs every LOG-phase handler (results ignored: logging cannot fail a
    session that is already over). */
 void dm_phase_run_log(const dm_phase_engine_t *pe, void *obj);

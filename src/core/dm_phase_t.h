@@ -11,9 +11,11 @@
  * A phase handler gets the session or request it works on. It returns
  * DM_OK (this phase is done: go to the next phase), DM_DECLINED (not mine:
  * next handler of this phase), DM_AGAIN (waiting for an event: run me
- * again when it comes), DM_DONE (the session was finished or handed over)
- * or DM_ERROR (finalize with an error).
+ * again when it comes), DM_DONE (the session was finished or handed
+ * over), DM_PHASE_JUMP (it set the walk's index itself: go on from
+ * there) or DM_ERROR (finalize with an error).
  */
+#define DM_PHASE_JUMP -16
 typedef dm_int_t (*dm_phase_handler_pt)(void *obj);
 
 /* One handler in the flattened array. */

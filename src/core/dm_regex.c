@@ -112,3 +112,77 @@ dm_regex_exec(const dm_regex_t *re, const u_char *subject, size_t len,
     }
     return rc;
 }
+
+dm_int_t
+dm_regex_compile_vars(dm_conf_t *cf, dm_variable_registry_t *reg,
+                      dm_regex_t *re, const dm_str_t *pattern, int caseless)
+{
+    dm_variable_t *v;
+    dm_uint_t i;
+
+    if (dm_regex_compile(cf, re, pattern, caseless) != DM_OK) {
+        return DM_ERROR;
+    }
+    for (i = 0; i < re->nnamed; i++) {
+        if (re->groups[i] >= DM_VAR_MAX_CAPTURES) {
+            dm_conf_log_error(DM_LOG_EMERG, cf, 0,
+                              "the named group \"%.*s\" is group %lu, "
+                              "only groups 1 to %d are captured",
+                              DM_STR_ARG(re->names[i]),
+                              (unsigned long) re->groups[i],
+                              DM_VAR_MAX_CAPTURES - 1);
+            return DM_ERROR;
+        }
+        v = dm_variable_add(cf, reg, &re->names[i],
+                            DM_VAR_CHANGEABLE | DM_VAR_MATCH);
+        if (v == NULL) {
+            return DM_ERROR;
+        }
+        if (!(v->flags & DM_VAR_MATCH)) {
+            dm_conf_log_error(DM_LOG_EMERG, cf, 0,
+                              "the named group \"%.*s\" has the name of a "
+                              "variable that is not a capture",
+                              DM_STR_ARG(re->names[i]));
+            return DM_ERROR;
+        }
+        re->indexes[i] = dm_variable_index(cf, reg, &re->names[i]);
+        if (re->indexes[i] == DM_ERROR) {
+            return DM_ERROR;
+        }
+    }
+    return DM_OK;
+}
+
+void
+dm_regex_set_vars(dm_variable_env_t *env, const dm_regex_t *re, u_char *subject,
+                  const size_t *ovector, dm_uint_t pairs)
+{
+    dm_uint_t i, g;
+
+    dm_variable_set_captures(env, subject, ovector, pairs);
+    for (i = 0; i < re->nnamed; i++) {
+        g = re->groups[i];
+        if (g < pairs && ovector[2 * g] != (size_t) -1) {
+            dm_variable_set_value(env, (dm_uint_t) re->indexes[i],
+                                  subject + ovector[2 * g],
+                                  ovector[2 * g + 1] - ovector[2 * g]);
+        } else {
+            dm_variable_set_value(env, (dm_uint_t) re->indexes[i], subject, 0);
+        }
+    }
+}
+
+dm_int_t
+dm_regex_match_vars(dm_variable_env_t *env, const dm_regex_t *re,
+                    u_char *subject, size_t len)
+{
+    size_t ovector[2 * DM_VAR_MAX_CAPTURES];
+    dm_int_t rc;
+
+    rc = dm_regex_exec(re, subject, len, ovector, env->connection->log);
+    if (rc <= 0) {
+        return rc;
+    }
+    dm_regex_set_vars(env, re, subject, ovector, (dm_uint_t) rc);
+    return 1;
+}

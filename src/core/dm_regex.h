@@ -33,4 +33,29 @@ dm_int_t dm_regex_compile(dm_conf_t *cf, dm_regex_t *re,
 dm_int_t dm_regex_exec(const dm_regex_t *re, const u_char *subject, size_t len,
                        size_t *ovector, dm_log_t *log);
 
+/*
+ * Compiles `pattern` as dm_regex_compile, and declares each named group
+ * as a capture variable of the engine (`(?<name>...)` gives $name), the
+ * same way in map, server_name, location and rewrite. Only groups 1 to 9
+ * are captured. Returns DM_OK or DM_ERROR (logged with FILE:LINE).
+ */
+dm_int_t dm_regex_compile_vars(dm_conf_t *cf, dm_variable_registry_t *reg,
+                               dm_regex_t *re, const dm_str_t *pattern,
+                               int caseless);
+
+/*
+ * Records a match of re over subject in env: $0 ... $9 and the named
+ * groups. subject must outlive env's values (pool, connection or
+ * configuration memory).
+ */
+void dm_regex_set_vars(dm_variable_env_t *env, const dm_regex_t *re,
+                       u_char *subject, const size_t *ovector, dm_uint_t pairs);
+
+/*
+ * Matches and, on a match, records it in env (dm_regex_set_vars).
+ * Returns 1 on a match, 0 when it does not match, DM_ERROR (logged).
+ */
+dm_int_t dm_regex_match_vars(dm_variable_env_t *env, const dm_regex_t *re,
+                             u_char *subject, size_t len);
+
 #endif /* DM_REGEX_H */

@@ -12,6 +12,7 @@
 #include <dm_http_listen.h>
 #include <dm_http_log.h>
 #include <dm_http_request.h>
+#include <dm_http_location.h>
 
 static void *dm_http_create_conf(dm_conf_t *cf);
 static char *dm_http_block(dm_conf_t *cf, const dm_command_t *cmd, void *conf);
@@ -67,7 +68,7 @@ static const dm_command_t dm_http_core_commands[] = {
     {dm_string("listen"), DM_HTTP_SRV_CONF, DM_CONF_1MORE, dm_http_listen_set,
      DM_CONF_LEVEL_SRV, 0, NULL},
     {dm_string("server_name"), DM_HTTP_SRV_CONF, DM_CONF_1MORE,
-     dm_http_listen_server_name, DM_CONF_LEVEL_SRV, 0, NULL},
+     dm_http_server_name_set, DM_CONF_LEVEL_SRV, 0, NULL},
     {dm_string("client_header_buffer_size"),
      DM_HTTP_MAIN_CONF | DM_HTTP_SRV_CONF, DM_CONF_TAKE1, dm_conf_set_size_slot,
      DM_HTTP_SRV(header_buffer), &dm_http_buf_bounds},
@@ -255,7 +256,11 @@ dm_http_core_create_srv_conf(dm_conf_t *cf)
         || dm_array_init(&cscf->locations, cf->pool, 4,
                          sizeof(dm_http_core_loc_conf_t *))
                != DM_OK
-        || dm_array_init(&cscf->names, cf->pool, 2, sizeof(dm_str_t))
+        || dm_array_init(&cscf->names, cf->pool, 2, sizeof(dm_str_t)) != DM_OK
+        || dm_array_init(&cscf->wildcards, cf->pool, 1,
+                         sizeof(dm_http_server_name_t))
+               != DM_OK
+        || dm_array_init(&cscf->regexes, cf->pool, 1, sizeof(dm_regex_t *))
                != DM_OK) {
         return NULL;
     }
@@ -342,39 +347,6 @@ dm_http_core_large_buffers(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
     return DM_CONF_OK;
 }
 
-/* The location of a URI: exact, then the longest prefix (^~ or not). */
-static dm_http_core_loc_conf_t *
-dm_http_core_find_location(dm_array_t *locations, const dm_str_t *uri)
-{
-    dm_http_core_loc_conf_t **l = locations ? locations->elts : NULL;
-    dm_http_core_loc_conf_t *best = NULL, *nested;
-    dm_uint_t i;
-
-    for (i = 0; l && i < locations->nelts; i++) {
-        if (l[i]->kind == DM_HTTP_LOC_EXACT) {
-            if (l[i]->name.len == uri->len
-                && memcmp(l[i]->name.data, uri->data, uri->len) == 0) {
-                return l[i];
-            }
-            continue;
-        }
-        if ((l[i]->kind == DM_HTTP_LOC_PREFIX
-             || l[i]->kind == DM_HTTP_LOC_NOREGEX)
-            && l[i]->name.len <= uri->len
-            && memcmp(l[i]->name.data, uri->data, l[i]->name.len) == 0
-            && (best == NULL || l[i]->name.len > best->name.len)) {
-            best = l[i];
-        }
-    }
-    if (best && best->locations) {
-        nested = dm_http_core_find_location(best->locations, uri);
-        if (nested) {
-            return nested;
-        }
-    }
-    return best;
-}
-
 /* FIND_CONFIG: the request takes its location's configuration. */
 static dm_int_t
 dm_http_core_find_config(void *obj)
@@ -384,10 +356,8 @@ dm_http_core_find_config(void *obj)
         dm_http_request_srv_conf(r, dm_http_core_module);
     dm_http_core_loc_conf_t *clcf;
 
-    clcf = dm_http_core_find_location(&cscf->locations, &r->head.path);
-    if (clcf) {
-        r->loc_conf = clcf->loc_conf;
-    }
+    clcf = dm_http_location_find(r, &cscf->locations);
+    r->loc_conf = clcf ? clcf->loc_conf : cscf->ctx->loc_conf;
     return DM_OK;
 }
 
@@ -444,6 +414,30 @@ dm_http_core_server(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
     return dm_conf_parse_block(cf, ctx, DM_MODULE_HTTP, DM_HTTP_SRV_CONF);
 }
 
+/* A location of the same kind and name at the same level (as nginx, a
+   prefix and a ^~ of one URI are the same location). */
+static int
+dm_http_core_location_duplicate(dm_array_t *list, dm_uint_t kind,
+                                const dm_str_t *name)
+{
+    dm_http_core_loc_conf_t **l;
+    dm_uint_t i, a, b;
+
+    if (list == NULL) {
+        return 0;
+    }
+    l = list->elts;
+    a = kind == DM_HTTP_LOC_NOREGEX ? DM_HTTP_LOC_PREFIX : kind;
+    for (i = 0; i < list->nelts; i++) {
+        b = l[i]->kind == DM_HTTP_LOC_NOREGEX ? DM_HTTP_LOC_PREFIX : l[i]->kind;
+        if (a == b && l[i]->name.len == name->len
+            && memcmp(l[i]->name.data, name->data, name->len) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /*
  * location [= | ^~ | ~ | ~*] URI { } and location @name { }, with nginx's
  * structural rules: named locations only at server level and without
@@ -454,6 +448,7 @@ static char *
 dm_http_core_location(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
 {
     dm_http_core_loc_conf_t *parent = conf, *clcf, **slot;
+    dm_http_core_main_conf_t *cmcf;
     dm_http_core_srv_conf_t *cscf;
     dm_str_t *value = cf->args->elts, mod, name;
     dm_conf_ctx_t *ctx;
@@ -543,6 +538,14 @@ dm_http_core_location(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
         }
     }
 
+    cscf = dm_http_conf_get_srv(cf->ctx, dm_http_core_module);
+    if (dm_http_core_location_duplicate(
+            parent ? parent->locations : &cscf->locations, kind, &name)) {
+        dm_conf_log_error(DM_LOG_EMERG, cf, 0, "duplicate location \"%s\"",
+                          name.data);
+        return DM_CONF_ERROR;
+    }
+
     ctx = dm_pcalloc(cf->pool, sizeof(dm_conf_ctx_t));
     if (ctx == NULL) {
         return DM_CONF_ERROR;
@@ -558,6 +561,16 @@ dm_http_core_location(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
     clcf->kind = kind;
     clcf->loc_conf = ctx->loc_conf;
     clcf->parent = parent;
+    if (kind == DM_HTTP_LOC_REGEX || kind == DM_HTTP_LOC_IREGEX) {
+        cmcf = dm_http_conf_get_main(cf->ctx, dm_http_core_module);
+        clcf->regex = dm_palloc(cf->pool, sizeof(dm_regex_t));
+        if (clcf->regex == NULL
+            || dm_regex_compile_vars(cf, &cmcf->variables, clcf->regex, &name,
+                                     kind == DM_HTTP_LOC_IREGEX)
+                   != DM_OK) {
+            return DM_CONF_ERROR;
+        }
+    }
 
     if (parent) {
         list = &parent->locations;
@@ -569,7 +582,6 @@ dm_http_core_location(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
             }
         }
     } else {
-        cscf = dm_http_conf_get_srv(cf->ctx, dm_http_core_module);
         list = NULL;
         slot = dm_array_push(&cscf->locations);
         if (slot == NULL) {

@@ -40,7 +40,9 @@ typedef struct dm_http_core_loc_conf_s dm_http_core_loc_conf_t;
 typedef struct {
     dm_conf_ctx_t *ctx;   /* the server's context */
     dm_array_t locations; /* dm_http_core_loc_conf_t *, top level */
-    dm_array_t names;     /* dm_str_t server_name values, lower case */
+    dm_array_t names;     /* dm_str_t exact server names, lower case */
+    dm_array_t wildcards; /* dm_http_server_name_t: *.a.b, a.b.*, .a.b */
+    dm_array_t regexes;   /* dm_regex_t *: ~regex names, in order */
     dm_str_t file;        /* where the server block starts */
     dm_uint_t line;
     size_t header_buffer;     /* client_header_buffer_size (1k) */
@@ -48,6 +50,14 @@ typedef struct {
     dm_int_t large_buffers;   /* ... NUMBER (4): the head's bound */
     dm_msec_t header_timeout; /* client_header_timeout (60s) */
 } dm_http_core_srv_conf_t;
+
+/* A wildcard server name (the '*' and the dot before or after it are
+   dropped: "*.example.com" is stored as ".example.com"). */
+typedef struct {
+    dm_str_t name;      /* lower case */
+    unsigned leading:1; /* *.example.com or .example.com */
+    unsigned bare:1;    /* .example.com: also example.com itself */
+} dm_http_server_name_t;
 
 /* One listen line of an http server. */
 typedef struct {
@@ -77,6 +87,7 @@ typedef struct {
 struct dm_http_core_loc_conf_s {
     dm_str_t name;         /* the URI, regex or @name */
     dm_uint_t kind;        /* DM_HTTP_LOC_* */
+    dm_regex_t *regex;     /* ~ and ~*: the compiled pattern */
     void **loc_conf;       /* this location's structures, per module */
     dm_array_t *locations; /* nested dm_http_core_loc_conf_t *, or NULL */
     dm_http_core_loc_conf_t *parent; /* enclosing location, or NULL */

@@ -4,9 +4,8 @@
  * Name-based virtual servers: every server listening on an address is
  * kept with it; a request picks the one whose server_name is its Host,
  * else the address's default server (default_server, else the first
- * server in the file that listens there), as nginx. Wildcard and regex
- * server names arrive with the routing issue; exact names are compared
- * case-insensitively with the port and a trailing dot already stripped.
+ * server in the file that listens there), as nginx. The names
+ * themselves are matched in dm_http_server_name.c.
  */
 #include <dm_core.h>
 #include <dm_http_conf.h>
@@ -79,41 +78,6 @@ dm_http_listen_set(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
                           "directive",
                           value[i].data);
         return DM_CONF_ERROR;
-    }
-    return DM_CONF_OK;
-}
-
-char *
-dm_http_listen_server_name(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
-{
-    dm_http_core_srv_conf_t *cscf = conf;
-    dm_str_t *value = cf->args->elts, *name;
-    dm_uint_t i;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-        if (memchr(value[i].data, '*', value[i].len)
-            || (value[i].len && value[i].data[0] == '~')) {
-            dm_conf_log_error(DM_LOG_EMERG, cf, 0,
-                              "server name \"%s\": wildcard and regex names "
-                              "are not supported by this version",
-                              value[i].data);
-            return DM_CONF_ERROR;
-        }
-        name = dm_array_push(&cscf->names);
-        if (name == NULL) {
-            return DM_CONF_ERROR;
-        }
-        name->len = value[i].len;
-        /* a trailing dot names the same host */
-        if (name->len > 1 && value[i].data[name->len - 1] == '.') {
-            name->len--;
-        }
-        name->data = dm_pnalloc(cf->pool, name->len + 1);
-        if (name->data == NULL) {
-            return DM_CONF_ERROR;
-        }
-        dm_strlow(name->data, value[i].data, name->len);
-        name->data[name->len] = '\0';
     }
     return DM_CONF_OK;
 }
@@ -300,13 +264,13 @@ dm_http_listen_init(dm_conf_t *cf, dm_http_core_main_conf_t *cmcf)
 }
 
 dm_http_core_srv_conf_t *
-dm_http_listen_find_server(dm_connection_t *c, const dm_str_t *host)
+dm_http_listen_find_server(dm_connection_t *c, const dm_str_t *host,
+                           dm_variable_env_t *env)
 {
     dm_http_port_t *port = c->listening->servers;
     dm_http_addr_t *a = &port->addrs[port->naddrs - 1];
-    dm_http_core_srv_conf_t **s;
-    dm_str_t *names;
-    dm_uint_t i, k;
+    dm_http_core_srv_conf_t *cscf;
+    dm_uint_t i;
 
     if (port->naddrs > 1 && dm_connection_local_sockaddr(c) == DM_OK) {
         for (i = 0; i + 1 < port->naddrs; i++) {
@@ -320,17 +284,9 @@ dm_http_listen_find_server(dm_connection_t *c, const dm_str_t *host)
         }
     }
     if (host && host->len) {
-        s = a->servers.elts;
-        for (i = 0; i < a->servers.nelts; i++) {
-            names = s[i]->names.elts;
-            for (k = 0; k < s[i]->names.nelts; k++) {
-                if (names[k].len == host->len
-                    && strncasecmp((const char *) names[k].data,
-                                   (const char *) host->data, host->len)
-                           == 0) {
-                    return s[i];
-                }
-            }
+        cscf = dm_http_server_name_find(&a->servers, host, env);
+        if (cscf) {
+            return cscf;
         }
     }
     return a->default_server;

@@ -99,7 +99,7 @@ dm_http_status_text(dm_uint_t status)
 static dm_http_core_srv_conf_t *
 dm_http_default_server(dm_connection_t *c)
 {
-    return dm_http_listen_find_server(c, NULL);
+    return dm_http_listen_find_server(c, NULL, NULL);
 }
 
 static void
@@ -275,7 +275,6 @@ dm_http_process(dm_http_conn_t *hc, size_t head_len,
     dm_http_request_t *r;
     dm_pool_cleanup_t *cln;
     u_char *head;
-    dm_int_t rc;
 
     if (hc->rpool == NULL) {
         hc->rpool = dm_pool_create(4096, c->log);
@@ -333,12 +332,12 @@ dm_http_process(dm_http_conn_t *hc, size_t head_len,
     r->head_len = head_len;
     hc->buf->pos += head_len;
 
-    cscf = dm_http_listen_find_server(c, &r->head.host_name);
+    /* every server shares the http block's main structures: the
+       variables exist before the server is chosen (a regex server_name
+       sets captures) */
+    cscf = dm_http_default_server(c);
     r->main_conf = cscf->ctx->main_conf;
-    r->srv_conf = cscf->ctx->srv_conf;
-    r->loc_conf = cscf->ctx->loc_conf;
     cmcf = dm_http_request_main_conf(r, dm_http_core_module);
-    clcf = dm_http_request_loc_conf(r, dm_http_core_module);
     r->ctx =
         dm_pcalloc(r->pool, sizeof(void *) * dm_module_count(DM_MODULE_HTTP));
     if (r->ctx == NULL
@@ -347,6 +346,10 @@ dm_http_process(dm_http_conn_t *hc, size_t head_len,
         dm_http_close(hc);
         return;
     }
+    cscf = dm_http_listen_find_server(c, &r->head.host_name, &r->vars);
+    r->srv_conf = cscf->ctx->srv_conf;
+    r->loc_conf = cscf->ctx->loc_conf;
+    clcf = dm_http_request_loc_conf(r, dm_http_core_module);
     dm_event_timer_del(c->read);
     c->log->action = "processing the request";
 
@@ -385,6 +388,18 @@ dm_http_process(dm_http_conn_t *hc, size_t head_len,
         r->head.path.data = uri;
         r->head.path.len = (size_t) n;
     }
+    dm_http_request_run_phases(r);
+}
+
+void
+dm_http_request_run_phases(dm_http_request_t *r)
+{
+    dm_http_core_main_conf_t *cmcf =
+        dm_http_request_main_conf(r, dm_http_core_module);
+    dm_int_t rc;
+
+    /* a paused request reads nothing: pipelined bytes wait their turn */
+    r->connection->read->handler = dm_event_empty_handler;
     rc = dm_phase_run(&cmcf->phases, &r->phase_index, r);
     if (rc == DM_OK) {
         /* no content handler answered */
@@ -394,18 +409,69 @@ dm_http_process(dm_http_conn_t *hc, size_t head_len,
     }
 }
 
+/*
+ * A Location given as a path becomes absolute, as nginx's defaults
+ * (absolute_redirect on, server_name_in_redirect off, port_in_redirect
+ * on): the request's Host, else the server's first name, else the local
+ * address; the local port unless it is 80.
+ */
+static dm_str_t *
+dm_http_absolute_location(dm_http_request_t *r, const dm_str_t *path)
+{
+    dm_connection_t *c = r->connection;
+    dm_http_core_srv_conf_t *cscf =
+        dm_http_request_srv_conf(r, dm_http_core_module);
+    u_char addr[DM_INET_ADDRSTRLEN];
+    dm_str_t host, *out;
+    in_port_t port = 0;
+    size_t len;
+
+    host = r->head.host_name;
+    if (dm_connection_local_sockaddr(c) == DM_OK) {
+        port = dm_inet_get_port(c->local_sockaddr);
+    }
+    if (host.len == 0 && cscf->names.nelts
+        && ((dm_str_t *) cscf->names.elts)[0].len) {
+        host = ((dm_str_t *) cscf->names.elts)[0];
+    }
+    if (host.len == 0 && c->local_sockaddr) {
+        host.len = dm_inet_ntop(c->local_sockaddr, addr, sizeof(addr), 0);
+        host.data = addr;
+    }
+    len = sizeof("http://:65535") + host.len + path->len;
+    out = dm_palloc(r->pool, sizeof(dm_str_t));
+    if (out == NULL || (out->data = dm_pnalloc(r->pool, len)) == NULL) {
+        return NULL;
+    }
+    out->len = (size_t) snprintf((char *) out->data, len, "http://%.*s",
+                                 DM_STR_ARG(host));
+    /* the host as $host: lower case */
+    dm_strlow(out->data + 7, out->data + 7, host.len);
+    if (port && port != 80) {
+        out->len += (size_t) snprintf((char *) out->data + out->len,
+                                      len - out->len, ":%u", (unsigned) port);
+    }
+    memcpy(out->data + out->len, path->data, path->len);
+    out->len += path->len;
+    return out;
+}
+
 dm_int_t
 dm_http_request_respond(dm_http_request_t *r, dm_uint_t status,
                         const dm_str_t *body, const dm_str_t *location)
 {
     dm_http_core_loc_conf_t *clcf =
         dm_http_request_loc_conf(r, dm_http_core_module);
-    dm_str_t text;
+    dm_str_t text, extra;
     dm_chain_t *cl, *bl;
     dm_buf_t *b;
     int has_body, n;
     size_t len;
 
+    if (r->err_status && r->header_sent == 0) {
+        /* error_page: the answer keeps the original (or =CODE) status */
+        status = r->err_status;
+    }
     r->status = status;
     /* a body larger than allowed is refused before it is read */
     if (clcf->max_body && r->head.content_length > (int64_t) clcf->max_body
@@ -414,6 +480,10 @@ dm_http_request_respond(dm_http_request_t *r, dm_uint_t status,
         r->keepalive = 0;
         body = NULL;
         location = NULL;
+    }
+    if (body == NULL && status >= 300 && !r->error_page
+        && dm_http_error_page_run(r, status) == DM_DONE) {
+        return DM_DONE;
     }
     if (body == NULL && status >= 300) {
         /* a short default page, as nginx */
@@ -445,7 +515,19 @@ dm_http_request_respond(dm_http_request_t *r, dm_uint_t status,
         r->keepalive = 0;
     }
 
-    len = 256 + dm_cached_http_time.len + (location ? location->len : 0);
+    if (location && location->len && location->data[0] == '/') {
+        location = dm_http_absolute_location(r, location);
+        if (location == NULL) {
+            dm_http_close(r->hc);
+            return DM_DONE;
+        }
+    }
+    if (dm_http_headers_eval(r, status, &extra) != DM_OK) {
+        dm_http_close(r->hc);
+        return DM_DONE;
+    }
+    len = 256 + dm_cached_http_time.len + (location ? location->len : 0)
+          + extra.len;
     b = dm_buf_create(r->pool, len);
     cl = dm_chain_alloc(r->pool);
     if (b == NULL || cl == NULL) {
@@ -467,6 +549,9 @@ dm_http_request_respond(dm_http_request_t *r, dm_uint_t status,
         n = snprintf((char *) b->last, (size_t) (b->end - b->last),
                      "Location: %.*s\r\n", DM_STR_ARG(*location));
         b->last += n;
+    }
+    if (extra.len) {
+        b->last = (u_char *) memcpy(b->last, extra.data, extra.len) + extra.len;
     }
     if (dm_worker_exiting) {
         /* a graceful exit began while this request was in progress */
@@ -670,6 +755,8 @@ dm_http_finish(dm_http_request_t *r)
         r->logged = 1;
         dm_phase_run_log(&cmcf->phases, r);
     }
+    /* what the request held (limit_conn, timers) ends with it */
+    dm_pool_run_cleanups(r->pool);
     hc->request = NULL;
     if (c->error) {
         dm_http_close(hc);

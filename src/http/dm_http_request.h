@@ -20,6 +20,30 @@ dm_int_t dm_http_request_respond(dm_http_request_t *r, dm_uint_t status,
                                  const dm_str_t *body,
                                  const dm_str_t *location);
 
+/*
+ * Runs the request's phases from r->phase_index on: a handler that
+ * returned DM_AGAIN (limit_req's delay) calls this when its wait is over
+ * to resume at the same handler. No content answer is 404, DM_ERROR is
+ * 500 (both through error_page).
+ */
+void dm_http_request_run_phases(dm_http_request_t *r);
+
+/*
+ * error_page: when r's location has a page for `status` and r was not
+ * redirected by error_page before, redirects r internally (or answers a
+ * redirect) and returns DM_DONE; else DM_DECLINED. For
+ * dm_http_request_respond.
+ */
+dm_int_t dm_http_error_page_run(dm_http_request_t *r, dm_uint_t status);
+
+/*
+ * add_header: the "Name: value\r\n" lines r's location adds to a
+ * response with `status`, from r's pool (out->len 0: none). Returns
+ * DM_OK or DM_ERROR (allocation).
+ */
+dm_int_t dm_http_headers_eval(dm_http_request_t *r, dm_uint_t status,
+                              dm_str_t *out);
+
 /* A request structure of a module. */
 #define dm_http_request_loc_conf(r, module) ((r)->loc_conf[(module).ctx_index])
 #define dm_http_request_srv_conf(r, module) ((r)->srv_conf[(module).ctx_index])

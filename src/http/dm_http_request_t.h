@@ -38,6 +38,11 @@ struct dm_http_request_s {
     off_t body_bytes_sent;       /* $body_bytes_sent */
     dm_msec_t start_msec;        /* for $request_time */
     u_char request_id[33];       /* $request_id, hex, NUL-ended */
+    dm_uint_t uri_changes;       /* rewrites and internal redirects */
+    dm_uint_t err_status;        /* error_page =CODE: the final status */
+    dm_uint_t limit_req_status;  /* limit_req applied (1-5, see
+                                    $limit_req_status): kept across
+                                    internal redirects, so once only */
 
     /* the request body being read or discarded */
     int64_t body_left;         /* Content-Length bytes to go */
@@ -55,6 +60,8 @@ struct dm_http_request_s {
     unsigned header_sent:1;   /* the response head is queued */
     unsigned finalized:1;     /* the response is complete */
     unsigned logged:1;        /* the log phase ran */
+    unsigned error_page:1;    /* an error_page redirect happened */
+    unsigned uri_changed:1;   /* a rewrite changed $uri: find again */
 
     /* last: not zeroed per request (the parser fills what it uses) */
     dm_http_header_t headers[DM_HTTP_MAX_HEADERS];

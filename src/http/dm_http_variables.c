@@ -256,12 +256,15 @@ dm_http_variables_add(dm_conf_t *cf, dm_variable_registry_t *reg)
         uintptr_t data;
         dm_uint_t flags;
     } vars[] = {
+        /* a rewrite or an internal redirect changes these: not cached */
         {"request_method", dm_http_var_head,
-         offsetof(dm_http_request_head_t, method), 0},
-        {"uri", dm_http_var_head, offsetof(dm_http_request_head_t, path), 0},
-        {"args", dm_http_var_head, offsetof(dm_http_request_head_t, args), 0},
+         offsetof(dm_http_request_head_t, method), DM_VAR_NOCACHEABLE},
+        {"uri", dm_http_var_head, offsetof(dm_http_request_head_t, path),
+         DM_VAR_NOCACHEABLE},
+        {"args", dm_http_var_head, offsetof(dm_http_request_head_t, args),
+         DM_VAR_NOCACHEABLE},
         {"query_string", dm_http_var_head,
-         offsetof(dm_http_request_head_t, args), 0},
+         offsetof(dm_http_request_head_t, args), DM_VAR_NOCACHEABLE},
         {"request_uri", dm_http_var_line, 0, 0},
         {"request", dm_http_var_line, 1, 0},
         {"host", dm_http_var_host, 0, 0},
@@ -274,7 +277,7 @@ dm_http_variables_add(dm_conf_t *cf, dm_variable_registry_t *reg)
         {"request_length", dm_http_var_num, 2, DM_VAR_NOCACHEABLE},
         {"request_time", dm_http_var_num, 3, DM_VAR_NOCACHEABLE},
         {"http_", dm_http_var_header, 0, DM_VAR_PREFIX},
-        {"arg_", dm_http_var_arg, 0, DM_VAR_PREFIX},
+        {"arg_", dm_http_var_arg, 0, DM_VAR_PREFIX | DM_VAR_NOCACHEABLE},
         {"cookie_", dm_http_var_cookie, 0, DM_VAR_PREFIX},
     };
     dm_variable_t *v;
