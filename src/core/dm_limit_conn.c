@@ -172,3 +172,79 @@ dm_limit_conn_release(dm_limit_conn_zone_t *lz, uint64_t hash)
 done:
     dm_shm_zone_unlock(zone);
 }
+
+char *
+dm_limit_conn_zone_directive(dm_conf_t *cf, dm_variable_registry_t *reg,
+                             dm_array_t *zones)
+{
+    dm_str_t *value = cf->args->elts;
+    dm_limit_conn_zone_t **slot, *lz, **z = zones->elts;
+    dm_uint_t i;
+
+    lz = dm_limit_conn_zone_add(cf, reg, &value[1], &value[2]);
+    if (lz == NULL) {
+        return DM_CONF_ERROR;
+    }
+    for (i = 0; i < zones->nelts; i++) {
+        if (z[i]->name.len == lz->name.len
+            && memcmp(z[i]->name.data, lz->name.data, lz->name.len) == 0) {
+            return "is duplicate: the zone is defined already";
+        }
+    }
+    slot = dm_array_push(zones);
+    if (slot == NULL) {
+        return DM_CONF_ERROR;
+    }
+    *slot = lz;
+    return DM_CONF_OK;
+}
+
+char *
+dm_limit_conn_directive(dm_conf_t *cf, dm_array_t *zones, dm_array_t **limits)
+{
+    dm_limit_conn_zone_t **z = zones->elts;
+    dm_str_t *value = cf->args->elts;
+    dm_limit_conn_t *l;
+    dm_uint_t i, k;
+    int64_t n;
+
+    for (i = 0; i < zones->nelts; i++) {
+        if (z[i]->name.len == value[1].len
+            && memcmp(z[i]->name.data, value[1].data, value[1].len) == 0) {
+            break;
+        }
+    }
+    if (i == zones->nelts) {
+        dm_conf_log_error(DM_LOG_EMERG, cf, 0,
+                          "unknown limit_conn_zone \"%s\" (define it before "
+                          "its use)",
+                          value[1].data);
+        return DM_CONF_ERROR;
+    }
+    n = dm_parse_int(value[2].data, value[2].len);
+    if (n < 1 || n > 65535) {
+        dm_conf_log_error(DM_LOG_EMERG, cf, 0,
+                          "invalid number of connections \"%s\"",
+                          value[2].data);
+        return DM_CONF_ERROR;
+    }
+    if (*limits == DM_CONF_UNSET_PTR || *limits == NULL) {
+        *limits = dm_array_create(cf->pool, 2, sizeof(dm_limit_conn_t));
+        if (*limits == NULL) {
+            return DM_CONF_ERROR;
+        }
+    }
+    l = (*limits)->elts;
+    for (k = 0; k < (*limits)->nelts; k++) {
+        if (l[k].zone == z[i]) {
+            return "is duplicate";
+        }
+    }
+    l = dm_array_push(*limits);
+    if (l == NULL) {
+        return DM_CONF_ERROR;
+    }
+    l->zone = z[i];
+    l->limit = (dm_uint_t) n;
+    return DM_CONF_OK;
+}

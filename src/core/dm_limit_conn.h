@@ -30,6 +30,24 @@ dm_limit_conn_zone_t *dm_limit_conn_zone_add(dm_conf_t *cf,
                                              const dm_str_t *spec);
 
 /*
+ * The directive `limit_conn_zone KEY zone=NAME:SIZE` of an engine: the
+ * zone declared (dm_limit_conn_zone_add) and appended to `zones` (the
+ * engine's dm_limit_conn_zone_t * list); a name twice is refused.
+ * Returns DM_CONF_OK, or an error for the parser.
+ */
+char *dm_limit_conn_zone_directive(dm_conf_t *cf, dm_variable_registry_t *reg,
+                                   dm_array_t *zones);
+
+/*
+ * The directive `limit_conn NAME NUMBER` of an engine: NAME among `zones`
+ * (declared above, as nginx), NUMBER 1 to 65535, appended to *limits
+ * (dm_limit_conn_t; created when unset); one zone twice at a level is
+ * refused. Returns DM_CONF_OK, or an error for the parser.
+ */
+char *dm_limit_conn_directive(dm_conf_t *cf, dm_array_t *zones,
+                              dm_array_t **limits);
+
+/*
  * Counts one more connection for `hash` if fewer than `limit` are open:
  * DM_OK (counted: release it later), DM_BUSY (at the limit), DM_ERROR
  * (the table is full: treated as at the limit by callers, as nginx).

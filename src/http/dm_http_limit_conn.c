@@ -159,26 +159,8 @@ dm_http_limit_conn_zone(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
     dm_http_limit_conn_main_conf_t *lmcf = conf;
     dm_http_core_main_conf_t *cmcf =
         dm_http_conf_get_main(cf->ctx, dm_http_core_module);
-    dm_str_t *value = cf->args->elts;
-    dm_limit_conn_zone_t **slot, *lz, **z = lmcf->zones.elts;
-    dm_uint_t i;
 
-    lz = dm_limit_conn_zone_add(cf, &cmcf->variables, &value[1], &value[2]);
-    if (lz == NULL) {
-        return DM_CONF_ERROR;
-    }
-    for (i = 0; i < lmcf->zones.nelts; i++) {
-        if (z[i]->name.len == lz->name.len
-            && memcmp(z[i]->name.data, lz->name.data, lz->name.len) == 0) {
-            return "is duplicate: the zone is defined already";
-        }
-    }
-    slot = dm_array_push(&lmcf->zones);
-    if (slot == NULL) {
-        return DM_CONF_ERROR;
-    }
-    *slot = lz;
-    return DM_CONF_OK;
+    return dm_limit_conn_zone_directive(cf, &cmcf->variables, &lmcf->zones);
 }
 
 /* limit_conn NAME NUMBER: the zone must be declared above, as nginx. */
@@ -188,53 +170,8 @@ dm_http_limit_conn(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
     dm_http_limit_conn_loc_conf_t *lcf = conf;
     dm_http_limit_conn_main_conf_t *lmcf =
         dm_http_conf_get_main(cf->ctx, dm_http_limit_conn_module);
-    dm_limit_conn_zone_t **z = lmcf->zones.elts;
-    dm_str_t *value = cf->args->elts;
-    dm_limit_conn_zone_t *zone;
-    dm_limit_conn_t *l;
-    dm_uint_t i;
-    int64_t n;
 
-    for (i = 0; i < lmcf->zones.nelts; i++) {
-        if (z[i]->name.len == value[1].len
-            && memcmp(z[i]->name.data, value[1].data, value[1].len) == 0) {
-            break;
-        }
-    }
-    if (i == lmcf->zones.nelts) {
-        dm_conf_log_error(DM_LOG_EMERG, cf, 0,
-                          "unknown limit_conn_zone \"%s\" (define it before "
-                          "its use)",
-                          value[1].data);
-        return DM_CONF_ERROR;
-    }
-    zone = z[i];
-    n = dm_parse_int(value[2].data, value[2].len);
-    if (n < 1 || n > 65535) {
-        dm_conf_log_error(DM_LOG_EMERG, cf, 0,
-                          "invalid number of connections \"%s\"",
-                          value[2].data);
-        return DM_CONF_ERROR;
-    }
-    if (lcf->limits == DM_CONF_UNSET_PTR || lcf->limits == NULL) {
-        lcf->limits = dm_array_create(cf->pool, 2, sizeof(dm_limit_conn_t));
-        if (lcf->limits == NULL) {
-            return DM_CONF_ERROR;
-        }
-    }
-    l = lcf->limits->elts;
-    for (i = 0; i < lcf->limits->nelts; i++) {
-        if (l[i].zone == zone) {
-            return "is duplicate";
-        }
-    }
-    l = dm_array_push(lcf->limits);
-    if (l == NULL) {
-        return DM_CONF_ERROR;
-    }
-    l->zone = zone;
-    l->limit = (dm_uint_t) n;
-    return DM_CONF_OK;
+    return dm_limit_conn_directive(cf, &lmcf->zones, &lcf->limits);
 }
 
 /* Gives back every count the request holds (once). */
