@@ -13,8 +13,7 @@
  */
 #include <dm_core.h>
 
-#include <setjmp.h>
-#include <cmocka.h>
+#include <dm_test_conf.h>
 
 static dm_pool_t *pool;
 static dm_conf_t cf;
@@ -22,7 +21,6 @@ static dm_variable_registry_t reg;
 static dm_variable_env_t env;
 static dm_connection_t conn;
 static int calls_count, calls_cached;
-static char errbuf[4096];
 
 /* --- the test's variables -------------------------------------------------- */
 
@@ -126,37 +124,6 @@ eval(const dm_complex_value_t *cv)
     return out;
 }
 
-/* Sends stderr (where errors are logged) to a file until end_capture(). */
-static int capture_fd = -1, saved_fd = -1;
-
-static void
-begin_capture(void)
-{
-    char path[] = "/tmp/dm-test-stderr-XXXXXX";
-
-    fflush(stderr);
-    capture_fd = mkstemp(path);
-    assert_true(capture_fd >= 0);
-    unlink(path);
-    saved_fd = dup(2);
-    dup2(capture_fd, 2);
-}
-
-/* Restores stderr; errbuf gets what was logged meanwhile. */
-static void
-end_capture(void)
-{
-    ssize_t n;
-
-    fflush(stderr);
-    dup2(saved_fd, 2);
-    close(saved_fd);
-    lseek(capture_fd, 0, SEEK_SET);
-    n = read(capture_fd, errbuf, sizeof(errbuf) - 1);
-    errbuf[n > 0 ? n : 0] = '\0';
-    close(capture_fd);
-}
-
 /* Compiles src, which must fail; errbuf gets what was logged. */
 static void
 compile_fails(const char *src)
@@ -165,9 +132,9 @@ compile_fails(const char *src)
     dm_str_t s = {strlen(src), (u_char *) src};
     dm_int_t rc;
 
-    begin_capture();
+    capture_begin();
     rc = dm_complex_compile(&cf, &reg, &s, &cv);
-    end_capture();
+    capture_end();
     assert_int_equal(rc, DM_ERROR);
 }
 
@@ -274,9 +241,9 @@ test_unknown(void **state)
     /* a later directive could declare it: compile accepts it ... */
     compile("$no_such_variable", &cv);
     /* ... and finalize, once the block is read, refuses it */
-    begin_capture();
+    capture_begin();
     rc = dm_variable_finalize(&cf, &reg);
-    end_capture();
+    capture_end();
     assert_int_equal(rc, DM_ERROR);
     assert_non_null(
         strstr(errbuf, "[emerg] unknown \"$no_such_variable\" variable"));

@@ -19,9 +19,7 @@
 #include <dm_http_conf.h>
 #include <dm_upstream_conf.h>
 
-#include <ftw.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include <dm_test_conf.h>
 
 /* --- the test http module ------------------------------------------------ */
 
@@ -169,102 +167,16 @@ const char *const dm_module_names[] = {NULL};
 
 /* --- the harness ---------------------------------------------------------- */
 
-static char tmpdir[256];
-static char errbuf[8192];
-static dm_cycle_t *loaded;
-
 static int
 setup(void **state)
 {
-    dm_module_init();
-    dm_log_use_stderr = 1;
-    loaded = NULL;
-    strcpy(tmpdir, "/tmp/dm-test-inherit-XXXXXX");
-    assert_non_null(mkdtemp(tmpdir));
-    return 0;
-}
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
+    return conf_setup("/tmp/dm-test-inherit-XXXXXX");
 }
 
 static int
 teardown(void **state)
 {
-    if (loaded) {
-        dm_cycle_free(loaded);
-    }
-    return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void
-put(const char *name, const char *text)
-{
-    char path[512];
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-    f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    assert_int_equal(fclose(f), 0);
-}
-
-/*
- * Loads text as PREFIX/doorman.conf as `doorman -t` does, stderr captured
- * into errbuf. Returns 1 when it loaded, 0 otherwise.
- */
-static int
-load(const char *text)
-{
-    static char prefix[300], file[300];
-    dm_cycle_t boot;
-    char path[] = "/tmp/dm-test-stderr-XXXXXX";
-    int fd, saved;
-    ssize_t n;
-
-    put("doorman.conf", text);
-    if (loaded) {
-        dm_cycle_free(loaded);
-        loaded = NULL;
-    }
-    snprintf(prefix, sizeof(prefix), "%s/", tmpdir);
-    snprintf(file, sizeof(file), "%s/doorman.conf", tmpdir);
-    memset(&boot, 0, sizeof(boot));
-    boot.log = dm_log_init();
-    boot.prefix.data = (u_char *) prefix;
-    boot.prefix.len = strlen(prefix);
-    boot.conf_prefix = boot.prefix;
-    boot.conf_file.data = (u_char *) file;
-    boot.conf_file.len = strlen(file);
-    boot.test_config = 1;
-
-    fflush(stderr);
-    fd = mkstemp(path);
-    assert_true(fd >= 0);
-    unlink(path);
-    saved = dup(2);
-    dup2(fd, 2);
-    loaded = dm_cycle_init(&boot);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    lseek(fd, 0, SEEK_SET);
-    n = read(fd, errbuf, sizeof(errbuf) - 1);
-    errbuf[n > 0 ? n : 0] = '\0';
-    close(fd);
-    return loaded != NULL;
-}
-
-static void
-must_load(const char *text)
-{
-    if (!load(text)) {
-        fail_msg("the configuration did not load: %s", errbuf);
-    }
-    assert_string_equal(errbuf, "");
+    return conf_teardown();
 }
 
 static dm_http_core_srv_conf_t *
@@ -375,8 +287,8 @@ assert_loc(const th_loc_conf_t *l, dm_flag_t flag, dm_int_t num, size_t size,
 static void
 test_defaults(void **state)
 {
-    must_load("http {\n server {\n  location / {\n   location /a { }\n  }\n"
-              " }\n server { }\n}\n");
+    load_ok("http {\n server {\n  location / {\n   location /a { }\n  }\n"
+            " }\n server { }\n}\n");
     assert_int_equal(main_conf()->num, 11);
     assert_int_equal(srv_conf(0)->flag, 1);
     assert_int_equal(srv_conf(0)->size, 8192);
@@ -392,11 +304,11 @@ test_defaults(void **state)
 static void
 test_inherit_from_http(void **state)
 {
-    must_load("http {\n th_main_num 3;\n th_srv_flag off;\n"
-              " th_srv_size 16k;\n th_flag on; th_num 7; th_size 1m;\n"
-              " th_msec '1h 1s'; th_str top;\n"
-              " server {\n  location / {\n   location /a { }\n  }\n }\n"
-              " server { }\n}\n");
+    load_ok("http {\n th_main_num 3;\n th_srv_flag off;\n"
+            " th_srv_size 16k;\n th_flag on; th_num 7; th_size 1m;\n"
+            " th_msec '1h 1s'; th_str top;\n"
+            " server {\n  location / {\n   location /a { }\n  }\n }\n"
+            " server { }\n}\n");
     assert_int_equal(main_conf()->num, 3);
     assert_int_equal(srv_conf(0)->flag, 0);
     assert_int_equal(srv_conf(0)->size, 16384);
@@ -412,13 +324,13 @@ test_override(void **state)
 {
     /* each value is set at a different depth; below it, it is inherited,
        beside it (sibling location, other server) it is not */
-    must_load("http {\n th_str top; th_num 1;\n"
-              " server {\n  th_flag on; th_num 2; th_srv_size 2k;\n"
-              "  location /p {\n   th_size 8k; th_num 3;\n"
-              "   location /p/q {\n    th_msec 10s; th_str deep;\n   }\n"
-              "   location /p/r { th_flag off; }\n  }\n"
-              "  location /s { }\n }\n"
-              " server {\n  location / { th_num 9; }\n }\n}\n");
+    load_ok("http {\n th_str top; th_num 1;\n"
+            " server {\n  th_flag on; th_num 2; th_srv_size 2k;\n"
+            "  location /p {\n   th_size 8k; th_num 3;\n"
+            "   location /p/q {\n    th_msec 10s; th_str deep;\n   }\n"
+            "   location /p/r { th_flag off; }\n  }\n"
+            "  location /s { }\n }\n"
+            " server {\n  location / { th_num 9; }\n }\n}\n");
     assert_int_equal(srv_conf(0)->size, 2048);
     assert_int_equal(srv_conf(1)->size, 8192);
     assert_loc(loc(0, NULL), 1, 2, 4096, 60000, "top");
@@ -435,8 +347,8 @@ test_order_independent(void **state)
 {
     /* the merge runs after the whole block: a value set at the http level
        after a server reaches that server too */
-    must_load("http {\n server {\n  location / { }\n }\n th_num 42;\n"
-              " th_header X 1;\n}\n");
+    load_ok("http {\n server {\n  location / { }\n }\n th_num 42;\n"
+            " th_header X 1;\n}\n");
     assert_int_equal(loc(0, "/")->num, 42);
     assert_string_equal(joined(loc(0, "/")->headers, 1), "X=1");
 }
@@ -444,13 +356,13 @@ test_order_independent(void **state)
 static void
 test_array_replaces(void **state)
 {
-    must_load("http {\n th_header A 1; th_header B 2;\n th_list x; th_list y;\n"
-              " server {\n"
-              "  location /p {\n   th_header C 3;\n"
-              "   location /p/q { }\n"
-              "   location /p/r { th_header D 4; th_header E 5; }\n  }\n"
-              "  location /s { th_list z; }\n }\n"
-              " server {\n  th_header F 6;\n  location / { }\n }\n}\n");
+    load_ok("http {\n th_header A 1; th_header B 2;\n th_list x; th_list y;\n"
+            " server {\n"
+            "  location /p {\n   th_header C 3;\n"
+            "   location /p/q { }\n"
+            "   location /p/r { th_header D 4; th_header E 5; }\n  }\n"
+            "  location /s { th_list z; }\n }\n"
+            " server {\n  th_header F 6;\n  location / { }\n }\n}\n");
     /* not set: the parent's list */
     assert_string_equal(joined(loc(0, NULL)->headers, 1), "A=1,B=2");
     assert_string_equal(joined(loc(0, NULL)->list, 0), "x,y");
@@ -473,8 +385,8 @@ static void
 test_include_in_location(void **state)
 {
     put("loc.inc", "th_num 8;\nth_header I 1;\n");
-    must_load("http {\n server {\n  location / {\n   include loc.inc;\n"
-              "   location /a { }\n  }\n  location /b { }\n }\n}\n");
+    load_ok("http {\n server {\n  location / {\n   include loc.inc;\n"
+            "   location /a { }\n  }\n  location /b { }\n }\n}\n");
     assert_int_equal(loc(0, "/")->num, 8);
     assert_int_equal(loc(0, "/a")->num, 8);
     assert_int_equal(loc(0, "/b")->num, 5);
@@ -485,32 +397,19 @@ test_include_in_location(void **state)
 static void
 test_errors(void **state)
 {
-    char want[512];
-
     /* once per level: a second one at the same level is refused */
-    assert_false(load("http {\n server {\n  th_num 1;\n  th_num 2;\n }\n}\n"));
-    snprintf(want, sizeof(want),
-             "doorman: [emerg] \"th_num\" directive is duplicate in "
-             "%s/doorman.conf:4\n",
-             tmpdir);
-    assert_string_equal(errbuf, want);
+    must_fail("http {\n server {\n  th_num 1;\n  th_num 2;\n }\n}\n",
+              "doorman.conf", 4, "\"th_num\" directive is duplicate");
 
     /* a srv-level directive has no place in a location */
-    assert_false(load("http {\n server {\n  location / {\n"
-                      "   th_srv_flag on;\n  }\n }\n}\n"));
-    snprintf(want, sizeof(want),
-             "doorman: [emerg] \"th_srv_flag\" directive is not allowed "
-             "here in %s/doorman.conf:4\n",
-             tmpdir);
-    assert_string_equal(errbuf, want);
+    must_fail("http {\n server {\n  location / {\n"
+              "   th_srv_flag on;\n  }\n }\n}\n",
+              "doorman.conf", 4,
+              "\"th_srv_flag\" directive is not allowed here");
 
     /* nor an http directive outside http */
-    assert_false(load("\nth_num 1;\n"));
-    snprintf(want, sizeof(want),
-             "doorman: [emerg] \"th_num\" directive is not allowed here in "
-             "%s/doorman.conf:2\n",
-             tmpdir);
-    assert_string_equal(errbuf, want);
+    must_fail("\nth_num 1;\n", "doorman.conf", 2,
+              "\"th_num\" directive is not allowed here");
 }
 
 int

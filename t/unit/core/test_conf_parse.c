@@ -16,9 +16,8 @@
 #include <dm_http_conf.h>
 #include <dm_upstream_conf.h>
 
-#include <ftw.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#define DM_TEST_CONF_OWN_LOAD /* load(text, param) below */
+#include <dm_test_conf.h>
 
 /*
  * The module table: the core descriptors and a test module with the
@@ -103,59 +102,22 @@ const char *const dm_module_names[] = {NULL};
 
 /* --- the harness ---------------------------------------------------------- */
 
-static char tmpdir[256];   /* the prefix, without its trailing '/' */
-static char errbuf[8192];  /* what the last load printed */
-static dm_cycle_t *loaded; /* the last cycle loaded, freed by teardown */
-static char prefix[300], conf_prefix[300], conf_file[300];
-
 static int
 setup(void **state)
 {
-    dm_module_init();
-    dm_log_use_stderr = 1;
-    recorded[0] = '\0';
-    errbuf[0] = '\0';
-    loaded = NULL;
-    strcpy(tmpdir, "/tmp/dm-test-conf-XXXXXX");
-    assert_non_null(mkdtemp(tmpdir));
-    snprintf(prefix, sizeof(prefix), "%s/", tmpdir);
-    snprintf(conf_prefix, sizeof(conf_prefix), "%s/conf/", tmpdir);
-    snprintf(conf_file, sizeof(conf_file), "%s/conf/doorman.conf", tmpdir);
-    assert_int_equal(mkdir(conf_prefix, 0755), 0);
-    return 0;
-}
+    char conf[300];
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
+    recorded[0] = '\0';
+    conf_setup("/tmp/dm-test-conf-XXXXXX");
+    snprintf(conf, sizeof(conf), "%s/conf/", tmpdir);
+    assert_int_equal(mkdir(conf, 0755), 0);
+    return 0;
 }
 
 static int
 teardown(void **state)
 {
-    if (loaded) {
-        dm_cycle_free(loaded);
-    }
-    return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* Writes text to PREFIX/rel, creating one missing directory level. */
-static void
-put(const char *rel, const char *text)
-{
-    char path[512], *slash;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/%s", tmpdir, rel);
-    slash = strrchr(path, '/');
-    *slash = '\0';
-    mkdir(path, 0755);
-    *slash = '/';
-    f = fopen(path, "w");
-    assert_non_null(f);
-    assert_int_equal(fputs(text, f) >= 0, 1);
-    assert_int_equal(fclose(f), 0);
+    return conf_teardown();
 }
 
 /*
@@ -166,51 +128,12 @@ put(const char *rel, const char *text)
 static int
 load(const char *text, const char *param)
 {
-    dm_cycle_t boot;
-    int fd, saved;
-    char path[] = "/tmp/dm-test-stderr-XXXXXX";
-    ssize_t n;
-
-    put("conf/doorman.conf", text);
-    if (loaded) {
-        dm_cycle_free(loaded);
-        loaded = NULL;
-    }
     recorded[0] = '\0';
-
-    memset(&boot, 0, sizeof(boot));
-    boot.log = dm_log_init();
-    boot.prefix.data = (u_char *) prefix;
-    boot.prefix.len = strlen(prefix);
-    boot.conf_prefix.data = (u_char *) conf_prefix;
-    boot.conf_prefix.len = strlen(conf_prefix);
-    boot.conf_file.data = (u_char *) conf_file;
-    boot.conf_file.len = strlen(conf_file);
-    if (param) {
-        boot.conf_param.data = (u_char *) param;
-        boot.conf_param.len = strlen(param);
+    if (!load_in("conf/", text, param)) {
+        return 0;
     }
-    boot.test_config = 1;
-
-    fflush(stderr);
-    fd = mkstemp(path);
-    assert_true(fd >= 0);
-    unlink(path);
-    saved = dup(2);
-    dup2(fd, 2);
-    loaded = dm_cycle_init(&boot);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    lseek(fd, 0, SEEK_SET);
-    n = read(fd, errbuf, sizeof(errbuf) - 1);
-    errbuf[n > 0 ? n : 0] = '\0';
-    close(fd);
-
-    if (loaded) {
-        assert_string_equal(errbuf, "");
-    }
-    return loaded != NULL;
+    assert_string_equal(errbuf, "");
+    return 1;
 }
 
 /* Loads a configuration that must load. */
@@ -220,29 +143,6 @@ must_load(const char *text, const char *param)
     if (!load(text, param)) {
         fail_msg("the configuration did not load: %s", errbuf);
     }
-}
-
-/*
- * Asserts that the load printed exactly "MSG in PREFIX/file:line", or
- * "MSG in command line" when file is NULL.
- */
-static void
-expect(const char *file, unsigned line, const char *fmt, ...)
-{
-    char msg[1024], want[2048];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (file == NULL) {
-        snprintf(want, sizeof(want), "doorman: [emerg] %s in command line\n",
-                 msg);
-    } else {
-        snprintf(want, sizeof(want), "doorman: [emerg] %s in %s/%s:%u\n", msg,
-                 tmpdir, file, line);
-    }
-    assert_string_equal(errbuf, want);
 }
 
 #define MAIN "conf/doorman.conf"

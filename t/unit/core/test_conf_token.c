@@ -12,8 +12,7 @@
 #include <dm_core.h>
 #include <dm_event_conf.h>
 
-#include <setjmp.h>
-#include <cmocka.h>
+#include <dm_test_conf.h>
 
 #define REC_MAX      16
 #define REC_MAX_ARGS 8
@@ -31,39 +30,6 @@ static int nrecs;
 static dm_pool_t *pool;
 static dm_cycle_t *cycle;
 static dm_conf_t cf;
-static char errbuf[8192];
-
-static int cap_fd = -1, cap_saved = -1;
-
-/* Sends fd 2 to an unlinked temporary file until cap_stop(). */
-static void
-cap_start(void)
-{
-    char path[] = "/tmp/dm-test-token-XXXXXX";
-
-    fflush(stderr);
-    cap_fd = mkstemp(path);
-    assert_true(cap_fd >= 0);
-    unlink(path);
-    cap_saved = dup(2);
-    assert_true(cap_saved >= 0);
-    assert_int_equal(dup2(cap_fd, 2), 2);
-}
-
-/* Restores fd 2 and reads what was written into errbuf. */
-static void
-cap_stop(void)
-{
-    ssize_t n;
-
-    fflush(stderr);
-    dup2(cap_saved, 2);
-    close(cap_saved);
-    lseek(cap_fd, 0, SEEK_SET);
-    n = read(cap_fd, errbuf, sizeof(errbuf) - 1);
-    errbuf[n > 0 ? n : 0] = '\0';
-    close(cap_fd);
-}
 
 /* The handler: records each directive; one named "fail" fails. */
 static char *
@@ -141,9 +107,9 @@ run_n(const char *text, size_t len, int record)
     assert_non_null(buf);
     memcpy(buf, text, len);
     cf.handler = record ? rec_handler : NULL;
-    cap_start();
+    capture_begin();
     rv = dm_conf_parse_buffer(&cf, "t.conf", buf, len);
-    cap_stop();
+    capture_end();
     cf.handler = NULL;
     if (rv == DM_CONF_OK) {
         assert_string_equal(errbuf, "");

@@ -15,13 +15,8 @@
 #include <dm_stream_conf.h>
 #include <dm_http_conf.h>
 
-#include <ftw.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include <dm_test_conf.h>
 
-static char tmpdir[256];
-static char errbuf[8192];
-static dm_cycle_t *loaded;
 static dm_pool_t *spool;
 static dm_connection_t conn;
 static dm_variable_env_t env;
@@ -29,11 +24,7 @@ static dm_variable_env_t env;
 static int
 setup_conf(void **state)
 {
-    dm_module_init();
-    dm_log_use_stderr = 1;
-    loaded = NULL;
-    strcpy(tmpdir, "/tmp/dm-test-map-XXXXXX");
-    assert_non_null(mkdtemp(tmpdir));
+    conf_setup("/tmp/dm-test-map-XXXXXX");
     spool = dm_pool_create(4096, dm_log_init());
     assert_non_null(spool);
     memset(&conn, 0, sizeof(conn));
@@ -42,95 +33,12 @@ setup_conf(void **state)
 }
 
 static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
-static int
 teardown_conf(void **state)
 {
-    if (loaded) {
-        dm_cycle_free(loaded);
-    }
+    int rc = conf_teardown();
+
     dm_pool_destroy(spool);
-    return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void
-put(const char *name, const char *text)
-{
-    char path[512];
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-    f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    assert_int_equal(fclose(f), 0);
-}
-
-/* Sends stderr (where errors are logged) to a file until capture_end(). */
-static int capture_fd = -1, saved_fd = -1;
-
-static void
-capture_begin(void)
-{
-    char path[] = "/tmp/dm-test-stderr-XXXXXX";
-
-    fflush(stderr);
-    capture_fd = mkstemp(path);
-    assert_true(capture_fd >= 0);
-    unlink(path);
-    saved_fd = dup(2);
-    dup2(capture_fd, 2);
-}
-
-/* Restores stderr; errbuf gets what was logged meanwhile. */
-static void
-capture_end(void)
-{
-    ssize_t n;
-
-    fflush(stderr);
-    dup2(saved_fd, 2);
-    close(saved_fd);
-    lseek(capture_fd, 0, SEEK_SET);
-    n = read(capture_fd, errbuf, sizeof(errbuf) - 1);
-    errbuf[n > 0 ? n : 0] = '\0';
-    close(capture_fd);
-}
-
-/*
- * Loads text as PREFIX/doorman.conf as `doorman -t` does, stderr captured
- * into errbuf. Returns 1 when it loaded, 0 otherwise.
- */
-static int
-load(const char *text)
-{
-    static char prefix[300], file[300];
-    dm_cycle_t boot;
-
-    put("doorman.conf", text);
-    if (loaded) {
-        dm_cycle_free(loaded);
-        loaded = NULL;
-    }
-    snprintf(prefix, sizeof(prefix), "%s/", tmpdir);
-    snprintf(file, sizeof(file), "%s/doorman.conf", tmpdir);
-    memset(&boot, 0, sizeof(boot));
-    boot.log = dm_log_init();
-    boot.prefix.data = (u_char *) prefix;
-    boot.prefix.len = strlen(prefix);
-    boot.conf_prefix = boot.prefix;
-    boot.conf_file.data = (u_char *) file;
-    boot.conf_file.len = strlen(file);
-    boot.test_config = 1;
-
-    capture_begin();
-    loaded = dm_cycle_init(&boot);
-    capture_end();
-    return loaded != NULL;
+    return rc;
 }
 
 /* Loads a stream block made of `maps` and a server returning `text`. */
@@ -143,22 +51,7 @@ must_load(const char *maps, const char *text)
              "stream {\n%s\n"
              "server { listen 127.0.0.1:1; return \"%s\"; }\n}\n",
              maps, text);
-    if (!load(conf)) {
-        fail_msg("the configuration did not load: %s", errbuf);
-    }
-    assert_string_equal(errbuf, "");
-}
-
-/* Asserts the load failed with exactly "MSG in PREFIX/file:line". */
-static void
-must_fail(const char *text, const char *file, unsigned line, const char *msg)
-{
-    char want[2048];
-
-    assert_false(load(text));
-    snprintf(want, sizeof(want), "doorman: [emerg] %s in %s/%s:%u\n", msg,
-             tmpdir, file, line);
-    assert_string_equal(errbuf, want);
+    load_ok(conf);
 }
 
 /* A new session from the client address `addr`. */
@@ -419,16 +312,10 @@ test_conf_errors(void **state)
 static void
 test_conf_unknown_variable(void **state)
 {
-    char want[1024];
-
-    assert_false(load("stream {\n map $remote_addr $x {\n"
-                      "  a \"$no_such\";\n }\n"
-                      " server { listen 127.0.0.1:1; return $x; }\n}\n"));
-    snprintf(want, sizeof(want),
-             "doorman: [emerg] unknown \"$no_such\" variable in "
-             "%s/doorman.conf:3\n",
-             tmpdir);
-    assert_string_equal(errbuf, want);
+    must_fail("stream {\n map $remote_addr $x {\n"
+              "  a \"$no_such\";\n }\n"
+              " server { listen 127.0.0.1:1; return $x; }\n}\n",
+              "doorman.conf", 3, "unknown \"$no_such\" variable");
 }
 
 static void
