@@ -114,6 +114,17 @@ dm_cidr_denied(const dm_array_t *rules, const struct sockaddr *sa, int *matched)
     return 0;
 }
 
+int
+dm_cidr_match(const dm_array_t *rules, const struct sockaddr *sa)
+{
+    int matched;
+
+    /* the first matching rule decides in dm_cidr_denied, so any match
+       at all sets `matched` */
+    (void) dm_cidr_denied(rules, sa, &matched);
+    return matched;
+}
+
 char *
 dm_cidr_set_rule(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
 {

@@ -27,6 +27,13 @@ dm_int_t dm_cidr_parse(dm_conf_t *cf, const dm_str_t *text,
 int dm_cidr_denied(const dm_array_t *rules, const struct sockaddr *sa,
                    int *matched);
 
+/*
+ * 1 when the address is inside one of the rules (allow or deny alike,
+ * "all" and "unix:" included), 0 otherwise or when rules is NULL. For
+ * lists of trusted networks such as set_real_ip_from.
+ */
+int dm_cidr_match(const dm_array_t *rules, const struct sockaddr *sa);
+
 /* The allow/deny setter (an array of dm_cidr_rule_t at cmd->offset). */
 char *dm_cidr_set_rule(dm_conf_t *cf, const dm_command_t *cmd, void *conf);
 

@@ -159,6 +159,7 @@ dm_http_internal_redirect(dm_http_request_t *r, const dm_str_t *uri,
         return dm_http_redirect_cycle(r);
     }
     r->head.path = *uri;
+    r->uri_rewritten = 1;
     if (args) {
         r->head.args = *args;
     }

@@ -33,6 +33,7 @@ static void dm_http_send_handler(dm_event_t *wev);
 static void dm_http_discard(dm_http_request_t *r);
 static void dm_http_discard_handler(dm_event_t *rev);
 static void dm_http_finish(dm_http_request_t *r);
+static void dm_http_continue(dm_http_request_t *r);
 static void dm_http_error(dm_http_conn_t *hc, dm_uint_t status,
                           const char *reason);
 
@@ -626,6 +627,34 @@ dm_http_send_handler(dm_event_t *wev)
     if (hc->request && hc->request->out) {
         dm_http_send(hc->request);
     }
+}
+
+void
+dm_http_request_finalize(dm_http_request_t *r)
+{
+    dm_http_finish(r);
+}
+
+void
+dm_http_request_continue(dm_http_request_t *r)
+{
+    if (r->head.expect_continue && !r->continue_sent) {
+        dm_http_continue(r);
+    }
+}
+
+void
+dm_http_request_abort(dm_http_request_t *r)
+{
+    dm_http_core_main_conf_t *cmcf =
+        dm_http_request_main_conf(r, dm_http_core_module);
+
+    if (!r->logged) {
+        r->logged = 1;
+        dm_phase_run_log(&cmcf->phases, r);
+    }
+    r->hc->request = NULL;
+    dm_http_close(r->hc);
 }
 
 /* "HTTP/1.1 100 Continue", once, written at once (it is tiny). */

@@ -44,11 +44,35 @@ dm_int_t dm_http_error_page_run(dm_http_request_t *r, dm_uint_t status);
 dm_int_t dm_http_headers_eval(dm_http_request_t *r, dm_uint_t status,
                               dm_str_t *out);
 
+/*
+ * For content handlers that drive the connection themselves (http_proxy):
+ * the response went out whole: log, then the next request or the end of
+ * the connection as r->keepalive says (which the handler clears when the
+ * request body was not read whole). r->status and r->body_bytes_sent are
+ * what the log shows.
+ */
+void dm_http_request_finalize(dm_http_request_t *r);
+
+/* Sends "100 Continue" when the client asked for it and it was not sent:
+   before the first read of a request body. */
+void dm_http_request_continue(dm_http_request_t *r);
+
+/* The request cannot go on (the client went away, or the upstream failed
+   after the response head was sent): it is logged with r->status and the
+   connection closed. */
+void dm_http_request_abort(dm_http_request_t *r);
+
 /* A request structure of a module. */
 #define dm_http_request_loc_conf(r, module) ((r)->loc_conf[(module).ctx_index])
 #define dm_http_request_srv_conf(r, module) ((r)->srv_conf[(module).ctx_index])
 #define dm_http_request_main_conf(r, module)                                   \
     ((r)->main_conf[(module).ctx_index])
+
+/*
+ * Fills r->request_id ($request_id: 32 hex digits of 128 random bits)
+ * when it is not yet. Returns DM_OK or DM_ERROR.
+ */
+dm_int_t dm_http_request_id(dm_http_request_t *r);
 
 /* Declares the request variables of the http engine. */
 dm_int_t dm_http_variables_add(dm_conf_t *cf, dm_variable_registry_t *reg);

@@ -62,6 +62,7 @@ struct dm_http_request_s {
     unsigned logged:1;        /* the log phase ran */
     unsigned error_page:1;    /* an error_page redirect happened */
     unsigned uri_changed:1;   /* a rewrite changed $uri: find again */
+    unsigned uri_rewritten:1; /* $uri is no longer the client's path */
 
     /* last: not zeroed per request (the parser fills what it uses) */
     dm_http_header_t headers[DM_HTTP_MAX_HEADERS];

@@ -418,6 +418,7 @@ dm_http_rewrite_run(dm_http_request_t *r, int in_location)
             }
             dm_http_rewrite_apply(r, &out);
             r->uri_changed = 1;
+            r->uri_rewritten = 1;
             if (o->flag == DM_HTTP_RW_FLAG_BREAK) {
                 r->uri_changed = 0;
                 return DM_DECLINED;

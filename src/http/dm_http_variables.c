@@ -13,7 +13,7 @@
 #include <openssl/rand.h>
 
 /* 128 random bits in hex, from OpenSSL's per-process CSPRNG. */
-static dm_int_t
+dm_int_t
 dm_http_request_id(dm_http_request_t *r)
 {
     static const char hex[] = "0123456789abcdef";
