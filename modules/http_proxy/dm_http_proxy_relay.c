@@ -283,7 +283,6 @@ dm_http_proxy_client_head(dm_http_proxy_ctx_t *ctx)
     size_t len;
     dm_uint_t i;
     u_char *p;
-    int n;
 
     if (dm_http_headers_eval(r, resp->status, &extra) != DM_OK) {
         return DM_ERROR;
@@ -297,9 +296,13 @@ dm_http_proxy_client_head(dm_http_proxy_ctx_t *ctx)
         return DM_ERROR;
     }
     ctx->chead.data = p;
-    n = snprintf((char *) p, len, "HTTP/1.1 %u %.*s\r\n", resp->status,
-                 DM_STR_ARG(resp->reason));
-    p += n;
+    p = (u_char *) memcpy(p, "HTTP/1.1 ", 9) + 9;
+    p = dm_sprint_uint(p, resp->status);
+    *p++ = ' ';
+    p = (u_char *) memcpy(p, resp->reason.data, resp->reason.len)
+        + resp->reason.len;
+    *p++ = '\r';
+    *p++ = '\n';
     if (!dm_http_proxy_passed(ctx, "server")) {
         p = (u_char *) memcpy(p, "Server: doorman\r\n", 17) + 17;
     }
@@ -331,14 +334,18 @@ dm_http_proxy_client_head(dm_http_proxy_ctx_t *ctx)
         if (resp->no_body) {
             if (resp->content_length >= 0
                 && r->head.method_id == DM_HTTP_METHOD_HEAD) {
-                p += snprintf((char *) p, 40, "Content-Length: %lld\r\n",
-                              (long long) resp->content_length);
+                p = (u_char *) memcpy(p, "Content-Length: ", 16) + 16;
+                p = dm_sprint_uint(p, (uint64_t) resp->content_length);
+                *p++ = '\r';
+                *p++ = '\n';
             }
         } else if (resp->chunked && !ctx->decode) {
             p = (u_char *) memcpy(p, "Transfer-Encoding: chunked\r\n", 28) + 28;
         } else if (resp->content_length >= 0) {
-            p += snprintf((char *) p, 40, "Content-Length: %lld\r\n",
-                          (long long) resp->content_length);
+            p = (u_char *) memcpy(p, "Content-Length: ", 16) + 16;
+            p = dm_sprint_uint(p, (uint64_t) resp->content_length);
+            *p++ = '\r';
+            *p++ = '\n';
         }
         if (extra.len) {
             p = (u_char *) memcpy(p, extra.data, extra.len) + extra.len;

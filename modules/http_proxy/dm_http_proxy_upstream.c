@@ -481,7 +481,9 @@ dm_http_proxy_connect(dm_http_proxy_ctx_t *ctx)
                          "no live upstreams in \"%.*s\" after %lu tries",
                          DM_STR_ARG(ctx->group->name),
                          (unsigned long) ctx->pick.tries);
-            dm_http_proxy_finish(ctx, 502);
+            /* the last failure decides, as nginx: a timeout is a 504 */
+            dm_http_proxy_finish(ctx,
+                                 ctx->last_status ? ctx->last_status : 502);
             return;
         }
         pc.sockaddr = peer->sockaddr;
@@ -513,6 +515,7 @@ dm_http_proxy_connect(dm_http_proxy_ctx_t *ctx)
             ctx->reused = 1;
             ctx->connected = 1;
             dm_http_proxy_use(ctx, u);
+            u->log->action = "proxying";
             a->connected = 1;
             a->connect = 0;
             if (ctx->group) {
@@ -628,6 +631,13 @@ dm_http_proxy_next(dm_http_proxy_ctx_t *ctx, dm_uint_t ft, int peer_fault)
         ctx->fresh_retry = 1;
         dm_http_proxy_connect(ctx);
         return;
+    }
+    if (ctx->nattempts && ctx->attempts[ctx->nattempts - 1].status == 0) {
+        ctx->attempts[ctx->nattempts - 1].status = status;
+    }
+    if (ft == DM_HTTP_PROXY_FT_TIMEOUT || ft == DM_HTTP_PROXY_FT_ERROR
+        || ft == DM_HTTP_PROXY_FT_INVALID_HEADER) {
+        ctx->last_status = status;
     }
     dm_http_proxy_drop_upstream(ctx);
     if (ctx->group && peer_fault) {

@@ -43,3 +43,18 @@ dm_strlow(u_char *dst, const u_char *src, size_t n)
         *dst++ = (c >= 'A' && c <= 'Z') ? (u_char) (c | 0x20) : c;
     }
 }
+
+u_char *
+dm_sprint_uint(u_char *p, uint64_t n)
+{
+    u_char tmp[20], *t = tmp + sizeof(tmp);
+    size_t len;
+
+    do {
+        *--t = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+    len = (size_t) (tmp + sizeof(tmp) - t);
+    memcpy(p, t, len);
+    return p + len;
+}

@@ -262,6 +262,51 @@ dm_http_wait_head(dm_event_t *rev)
     }
 }
 
+/*
+ * Request structures (over 4 KB with their header array: too large for a
+ * pool's small allocations) come from a per-worker free list and go back
+ * to it when the request pool's cleanups run (the response is out, or
+ * the connection closed): no allocation per request once warm. The
+ * structure stays readable until the next request takes it.
+ */
+#define DM_HTTP_FREE_REQUESTS 512
+
+static dm_http_request_t *dm_http_free_requests[DM_HTTP_FREE_REQUESTS];
+static dm_uint_t dm_http_nfree_requests;
+
+static void
+dm_http_request_put(void *data)
+{
+    if (dm_http_nfree_requests < DM_HTTP_FREE_REQUESTS) {
+        dm_http_free_requests[dm_http_nfree_requests++] = data;
+    } else {
+        free(data);
+    }
+}
+
+static dm_http_request_t *
+dm_http_request_get(dm_pool_t *pool)
+{
+    dm_pool_cleanup_t *cln;
+    dm_http_request_t *r;
+
+    cln = dm_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+    if (dm_http_nfree_requests) {
+        r = dm_http_free_requests[--dm_http_nfree_requests];
+    } else {
+        r = malloc(sizeof(dm_http_request_t));
+        if (r == NULL) {
+            return NULL;
+        }
+    }
+    cln->handler = dm_http_request_put;
+    cln->data = r;
+    return r;
+}
+
 /* The head is complete: a request. */
 static void
 dm_http_process(dm_http_conn_t *hc, size_t head_len,
@@ -290,7 +335,7 @@ dm_http_process(dm_http_conn_t *hc, size_t head_len,
         dm_pool_recycle(hc->rpool);
     }
     /* everything but the header array (the parser fills what it uses) */
-    r = dm_palloc(hc->rpool, sizeof(dm_http_request_t));
+    r = dm_http_request_get(hc->rpool);
     if (r == NULL) {
         dm_http_close(hc);
         return;
