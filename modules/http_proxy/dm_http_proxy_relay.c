@@ -31,24 +31,23 @@ static void dm_http_proxy_upstream_write(dm_event_t *ev);
 /* Room a chunk's framing takes: "ffffffffffffffff\r\n" ... "\r\n". */
 #define DM_HTTP_PROXY_CHUNK_FRAMING 20
 
+static dm_int_t dm_http_proxy_read_chunked(dm_http_proxy_ctx_t *ctx,
+                                           size_t space);
+
 static dm_int_t
 dm_http_proxy_read_body(dm_http_proxy_ctx_t *ctx)
 {
     dm_http_request_t *r = ctx->request;
     dm_connection_t *c = r->connection;
-    dm_http_core_loc_conf_t *clcf =
-        dm_http_request_loc_conf(r, dm_http_core_module);
     dm_buf_t *b = r->hc->buf;
-    dm_http_parse_error_t err;
-    const u_char *data;
-    size_t space, n, used, dlen, len;
-    dm_int_t rc;
+    size_t space, n;
     ssize_t k;
 
     if (ctx->body_done) {
         return DM_AGAIN;
     }
-    if ((size_t) (ctx->in.end - ctx->in.last) < DM_HTTP_PROXY_CHUNK_FRAMING + 64
+    if ((size_t) (ctx->in.end - ctx->in.last)
+            < 2 * DM_HTTP_PROXY_CHUNK_FRAMING + 128
         && ctx->in.pos == ctx->in.last && ctx->head_sent == ctx->head.len) {
         /* everything read so far went upstream: the body is streamed from
            here on, and can no longer be sent again to another peer */
@@ -98,15 +97,63 @@ dm_http_proxy_read_body(dm_http_proxy_ctx_t *ctx)
     }
 
     /* chunked: decoded, then framed again for the upstream */
-    if (space < DM_HTTP_PROXY_CHUNK_FRAMING + 64) {
+    return dm_http_proxy_read_chunked(ctx, space);
+}
+
+/* "%zx\r\n" without printf (per piece of a chunked body). */
+static u_char *
+dm_http_proxy_hex(u_char *p, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    u_char tmp[16], *t = tmp + sizeof(tmp);
+
+    do {
+        *--t = (u_char) hex[n & 15];
+        n >>= 4;
+    } while (n);
+    p = (u_char *) memcpy(p, t, (size_t) (tmp + sizeof(tmp) - t))
+        + (tmp + sizeof(tmp) - t);
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+/*
+ * A chunked request body: bytes already in the head buffer first, then
+ * large reads straight into the free end of `in`, 64 bytes past where the
+ * output goes. Each piece of data is framed again in place: a piece never
+ * gets more framing than it came with, except the first of a read (the
+ * rest of a chunk begun in the previous read: at most 20 bytes), so the
+ * output never reaches input not yet decoded.
+ */
+static dm_int_t
+dm_http_proxy_read_chunked(dm_http_proxy_ctx_t *ctx, size_t space)
+{
+    dm_http_request_t *r = ctx->request;
+    dm_connection_t *c = r->connection;
+    dm_http_core_loc_conf_t *clcf =
+        dm_http_request_loc_conf(r, dm_http_core_module);
+    dm_buf_t *b = r->hc->buf;
+    dm_http_parse_error_t err;
+    const u_char *data;
+    u_char *src, *out = ctx->in.last;
+    size_t len, used, dlen, off = 0;
+    int from_head = dm_buf_size(b) != 0;
+    dm_int_t rc = DM_AGAIN;
+    ssize_t k;
+
+    if (space < 2 * DM_HTTP_PROXY_CHUNK_FRAMING + 128) {
         return DM_AGAIN;
     }
-    if (dm_buf_size(b) == 0) {
+    if (from_head) {
+        src = b->pos;
+        len = dm_min(dm_buf_size(b), space - 2 * DM_HTTP_PROXY_CHUNK_FRAMING);
+    } else {
         if (!c->read->ready) {
             return DM_AGAIN;
         }
-        b->pos = b->last = b->start;
-        k = c->recv(c, b->last, (size_t) (b->end - b->last));
+        src = ctx->in.last + 64;
+        k = c->recv(c, src, (size_t) (ctx->in.end - src));
         if (k == DM_AGAIN) {
             return DM_AGAIN;
         }
@@ -117,39 +164,55 @@ dm_http_proxy_read_body(dm_http_proxy_ctx_t *ctx)
             dm_http_proxy_finish(ctx, 499);
             return DM_DONE;
         }
-        b->last += k;
+        len = (size_t) k;
     }
-    /* no more input than the data room left, so a piece always fits */
-    len = dm_min(dm_buf_size(b), space - DM_HTTP_PROXY_CHUNK_FRAMING);
-    rc = dm_http_chunked_parse(&r->chunked, b->pos, len, clcf->max_body, &used,
-                               &data, &dlen, &err);
-    b->pos += used;
-    if (rc == DM_ERROR) {
-        dm_log_error(DM_LOG_INFO, c->log, 0, "client sent an invalid body: %s",
-                     err.reason);
-        r->keepalive = 0;
-        r->body_done = 1;
-        ctx->body_done = 1;
-        b->pos = b->last;
-        dm_http_proxy_finish(ctx, err.status ? err.status : 400);
-        return DM_DONE;
-    }
-    if (dlen) {
-        ctx->in.last += snprintf((char *) ctx->in.last, 20, "%zx\r\n", dlen);
-        memcpy(ctx->in.last, data, dlen);
-        ctx->in.last += dlen;
-        *ctx->in.last++ = '\r';
-        *ctx->in.last++ = '\n';
-        r->body_received += dlen;
-        ctx->body_total += dlen;
+    while (off < len) {
+        rc = dm_http_chunked_parse(&r->chunked, src + off, len - off,
+                                   clcf->max_body, &used, &data, &dlen, &err);
+        off += used;
+        if (rc == DM_ERROR) {
+            dm_log_error(DM_LOG_INFO, c->log, 0,
+                         "client sent an invalid body: %s", err.reason);
+            r->keepalive = 0;
+            r->body_done = 1;
+            ctx->body_done = 1;
+            b->pos = b->last;
+            dm_http_proxy_finish(ctx, err.status ? err.status : 400);
+            return DM_DONE;
+        }
+        if (dlen) {
+            out = dm_http_proxy_hex(out, dlen);
+            memmove(out, data, dlen);
+            out += dlen;
+            *out++ = '\r';
+            *out++ = '\n';
+            r->body_received += dlen;
+            ctx->body_total += dlen;
+        }
+        if (rc == DM_DONE || (rc == DM_AGAIN && used == 0)) {
+            break;
+        }
     }
     if (rc == DM_DONE) {
-        memcpy(ctx->in.last, "0\r\n\r\n", 5);
-        ctx->in.last += 5;
+        out = (u_char *) memcpy(out, "0\r\n\r\n", 5) + 5;
         ctx->body_done = 1;
         r->body_done = 1;
     }
-    return (used || dlen) ? DM_OK : DM_AGAIN;
+    if (from_head) {
+        b->pos += off;
+    } else if (off < len) {
+        /* what follows the body is the next request: back to the head
+           buffer (it is empty), if it fits */
+        b->pos = b->last = b->start;
+        if (len - off <= (size_t) (b->end - b->start)) {
+            memcpy(b->last, src + off, len - off);
+            b->last += len - off;
+        } else {
+            r->keepalive = 0;
+        }
+    }
+    ctx->in.last = out;
+    return DM_OK;
 }
 
 static dm_int_t
