@@ -111,9 +111,14 @@ typedef struct {
     dm_uint_t nattempts;
     dm_str_t chead; /* the client's response head */
     size_t chead_sent;
-    u_char *fwd;                    /* out: end of the checked bytes */
-    u_char *dec;                    /* out: end of decoded bytes (a
+    u_char *fwd;      /* out: end of the checked bytes */
+    u_char *dec;      /* out: end of decoded bytes (a
                                        chunked body for HTTP/1.0) */
+    u_char frame[24]; /* client_chunked: a chunk's size line */
+    size_t frame_pos, frame_len;
+    size_t frame_left;              /* body bytes of the current chunk */
+    unsigned crlf_left;             /* its "\r\n" still to send */
+    unsigned last_chunk;            /* "0\r\n\r\n" queued */
     dm_http_response_head_t resp;   /* the upstream response head */
     dm_http_header_t *resp_headers; /* its fields */
     dm_http_chunked_t chunked;      /* its chunked body */

@@ -8,8 +8,8 @@
  * parsed (strictly for framing, DESIGN.md section 7) and regenerated for
  * the client, and its body forwarded as it arrives: Content-Length and
  * chunked bodies byte for byte once their framing is checked (an HTTP/1.0
- * client gets chunked data decoded), a body delimited by close to the
- * close. Both buffers are bounded (proxy_buffers): a slow reader stops
+ * client gets chunked data decoded), a body delimited by close as chunks
+ * to an HTTP/1.1 client (to the close for HTTP/1.0). Both buffers are bounded (proxy_buffers): a slow reader stops
  * the writer on the other side, nothing is stored on disk.
  *
  * Each step returns DM_OK (it moved bytes), DM_AGAIN (it waits for an
@@ -402,7 +402,7 @@ dm_http_proxy_client_head(dm_http_proxy_ctx_t *ctx)
                 *p++ = '\r';
                 *p++ = '\n';
             }
-        } else if (resp->chunked && !ctx->decode) {
+        } else if ((resp->chunked && !ctx->decode) || ctx->client_chunked) {
             p = (u_char *) memcpy(p, "Transfer-Encoding: chunked\r\n", 28) + 28;
         } else if (resp->content_length >= 0) {
             p = (u_char *) memcpy(p, "Content-Length: ", 16) + 16;
@@ -573,6 +573,9 @@ dm_http_proxy_parse_head(dm_http_proxy_ctx_t *ctx)
         if (ctx->resp_left == 0) {
             ctx->resp_done = 1;
         }
+    } else if (r->head.version >= 11) {
+        /* delimited by the upstream's close: chunked for the client */
+        ctx->client_chunked = 1;
     } else {
         ctx->close_client = 1;
     }
@@ -727,6 +730,38 @@ dm_http_proxy_read_response(dm_http_proxy_ctx_t *ctx)
     return dm_http_proxy_frame(ctx);
 }
 
+/*
+ * A body delimited by the upstream's close goes to an HTTP/1.1 client
+ * chunked, so that its connection stays alive: each batch of bytes that
+ * arrived becomes one chunk ("SIZE\r\n", the bytes, "\r\n"), the end a
+ * last chunk. Returns 1 when framing is pending or was set up.
+ */
+static int
+dm_http_proxy_frame_next(dm_http_proxy_ctx_t *ctx, u_char *end)
+{
+    size_t avail = (size_t) (end - ctx->out.pos);
+
+    if (ctx->frame_pos < ctx->frame_len || ctx->frame_left || ctx->crlf_left) {
+        return 1;
+    }
+    if (avail) {
+        ctx->frame_len =
+            (size_t) (dm_http_proxy_hex(ctx->frame, avail) - ctx->frame);
+        ctx->frame_pos = 0;
+        ctx->frame_left = avail;
+        ctx->crlf_left = 2;
+        return 1;
+    }
+    if (ctx->resp_done && !ctx->last_chunk) {
+        memcpy(ctx->frame, "0\r\n\r\n", 5);
+        ctx->frame_len = 5;
+        ctx->frame_pos = 0;
+        ctx->last_chunk = 1;
+        return 1;
+    }
+    return 0;
+}
+
 static dm_int_t
 dm_http_proxy_send_response(dm_http_proxy_ctx_t *ctx)
 {
@@ -734,16 +769,24 @@ dm_http_proxy_send_response(dm_http_proxy_ctx_t *ctx)
     dm_connection_t *c = r->connection;
     dm_http_core_loc_conf_t *clcf =
         dm_http_request_loc_conf(r, dm_http_core_module);
-    dm_chain_t cl[2], *rest;
-    dm_buf_t hb, bb;
+    dm_chain_t cl[4], *rest;
+    dm_buf_t hb, fb, bb, tb;
     u_char *end;
-    size_t before, body;
+    size_t before, after, body;
+    int framing = 0;
 
     if (!ctx->header_done) {
         return DM_AGAIN;
     }
     end = ctx->decode ? ctx->dec : ctx->fwd;
-    if (ctx->chead_sent == ctx->chead.len && ctx->out.pos == end) {
+    if (r->head.method_id == DM_HTTP_METHOD_HEAD) {
+        /* nothing follows the head of a HEAD answer */
+        ctx->out.pos = end;
+    }
+    if (ctx->client_chunked) {
+        framing = dm_http_proxy_frame_next(ctx, end);
+    }
+    if (ctx->chead_sent == ctx->chead.len && ctx->out.pos == end && !framing) {
         if (ctx->resp_done) {
             dm_http_proxy_finish(ctx, 0);
             return DM_DONE;
@@ -754,32 +797,51 @@ dm_http_proxy_send_response(dm_http_proxy_ctx_t *ctx)
         return DM_AGAIN;
     }
     memset(&hb, 0, sizeof(hb));
+    memset(&fb, 0, sizeof(fb));
     memset(&bb, 0, sizeof(bb));
+    memset(&tb, 0, sizeof(tb));
     hb.pos = ctx->chead.data + ctx->chead_sent;
     hb.last = ctx->chead.data + ctx->chead.len;
     bb.pos = ctx->out.pos;
-    bb.last = r->head.method_id == DM_HTTP_METHOD_HEAD ? ctx->out.pos : end;
-    if (bb.last == bb.pos) {
-        ctx->out.pos = end;
+    bb.last = end;
+    if (ctx->client_chunked) {
+        fb.pos = ctx->frame + ctx->frame_pos;
+        fb.last = ctx->frame + ctx->frame_len;
+        bb.last = ctx->out.pos + ctx->frame_left;
+        tb.pos = (u_char *) "\r\n" + (2 - ctx->crlf_left);
+        tb.last = tb.pos + ctx->crlf_left;
     }
     cl[0].buf = &hb;
     cl[0].next = &cl[1];
-    cl[1].buf = &bb;
-    cl[1].next = NULL;
-    before = (size_t) (hb.last - hb.pos) + (size_t) (bb.last - bb.pos);
+    cl[1].buf = &fb;
+    cl[1].next = &cl[2];
+    cl[2].buf = &bb;
+    cl[2].next = &cl[3];
+    cl[3].buf = &tb;
+    cl[3].next = NULL;
+    before = (size_t) (hb.last - hb.pos) + (size_t) (fb.last - fb.pos)
+             + (size_t) (bb.last - bb.pos) + (size_t) (tb.last - tb.pos);
     rest = c->send_chain(c, &cl[0], 0);
     if (rest == DM_CHAIN_ERROR) {
         dm_http_proxy_finish(ctx, 499);
         return DM_DONE;
     }
+    after = (size_t) (hb.last - hb.pos) + (size_t) (fb.last - fb.pos)
+            + (size_t) (bb.last - bb.pos) + (size_t) (tb.last - tb.pos);
     ctx->chead_sent = (size_t) (hb.pos - ctx->chead.data);
     ctx->header_sent = 1;
     body = (size_t) (bb.pos - ctx->out.pos);
-    if (bb.last != ctx->out.pos || body) {
-        ctx->out.pos = bb.pos;
-    }
+    ctx->out.pos = bb.pos;
     r->body_bytes_sent += (off_t) body;
-    if ((size_t) (hb.last - hb.pos) + (size_t) (bb.last - bb.pos) == before) {
+    if (ctx->client_chunked) {
+        ctx->frame_pos = (size_t) (fb.pos - ctx->frame);
+        ctx->frame_left -= body;
+        ctx->crlf_left = (unsigned) (tb.last - tb.pos);
+        if (ctx->last_chunk && ctx->frame_pos == ctx->frame_len) {
+            ctx->crlf_left = 0;
+        }
+    }
+    if (after == before) {
         (void) dm_event_timer_add(c->write, clcf->send_timeout);
         return DM_AGAIN;
     }
