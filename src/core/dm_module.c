@@ -20,10 +20,20 @@ dm_module_init(void)
 dm_uint_t
 dm_module_count(dm_uint_t type)
 {
+    /* the table is fixed at build time: counted once per type (requests
+       size their context arrays with it) */
+    static dm_uint_t counted[8], known[8];
     dm_uint_t i, n = 0;
 
+    if (type < 8 && known[type]) {
+        return counted[type];
+    }
     for (i = 0; dm_modules[i]; i++) {
         n += (dm_modules[i]->type == type);
+    }
+    if (type < 8) {
+        counted[type] = n;
+        known[type] = 1;
     }
     return n;
 }

@@ -837,6 +837,14 @@ dm_http_finish(dm_http_request_t *r)
         return;
     }
     if (!r->keepalive || dm_worker_exiting) {
+        /* as nginx's lingering_close on: only when the client may still
+           be sending (a body not read whole, pipelined bytes), since a
+           close with unread input sends a RST that can destroy the
+           answer in flight; otherwise a plain close */
+        if (r->body_done && dm_buf_size(hc->buf) == 0 && !c->read->ready) {
+            dm_http_close(hc);
+            return;
+        }
         dm_connection_lingering_close(c, DM_HTTP_LINGER_TIMEOUT,
                                       DM_HTTP_LINGER_TIME);
         return;
