@@ -201,6 +201,9 @@ ok $peer_port && $peer_port != 4321 && $peer_port < 65536,
     '$realip_remote_port is the peer\'s port';
 ($st, $body) = get_from($p1, $A, '/port');
 like $body, qr/^(\d+) \1\n\z/, 'without a header both ports are the peer\'s';
+($st, $body) = get_from($p1, $A, '/port', 'X-Forwarded-For: 192.0.2.9');
+like $body, qr/^ \d+\n\z/,
+    'an address without a port: $remote_port is empty, as nginx';
 
 my $off = $t->log_offset;
 for my $bad ('203.0.113.999', '1.2.3.4:99999', 'unix:/tmp/x', '80',

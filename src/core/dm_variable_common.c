@@ -17,7 +17,10 @@ dm_variable_remote_port(dm_variable_env_t *env, dm_variable_value_t *v,
 {
     dm_connection_t *c = env->connection;
 
-    if (c->sockaddr == NULL || c->sockaddr->sa_family == AF_UNIX) {
+    /* none for a unix socket, nor for a client address that a header
+       gave without its port (set_real_ip_from), as nginx */
+    if (c->sockaddr == NULL || c->sockaddr->sa_family == AF_UNIX
+        || dm_inet_get_port(c->sockaddr) == 0) {
         v->not_found = 1;
         return DM_OK;
     }
