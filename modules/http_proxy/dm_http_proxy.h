@@ -126,6 +126,8 @@ typedef struct {
     uint64_t resp_bytes;            /* body bytes from upstream */
     dm_uint_t requests;             /* of the upstream connection */
     dm_uint_t last_status;          /* the last failure: 502 or 504 */
+    off_t recv_base;                /* upstream->received at the start */
+    off_t sent_base;                /* upstream->sent at the start */
     unsigned reused:1;              /* the connection came from the pool */
     unsigned fresh_retry:1;         /* a retry after a reused one failed */
     unsigned body_kept:1;           /* every body byte is still in `in` */

@@ -449,6 +449,10 @@ dm_http_proxy_use(dm_http_proxy_ctx_t *ctx, dm_connection_t *u)
     dm_connection_t *c = ctx->request->connection;
 
     ctx->upstream = u;
+    /* a connection structure (pooled or recycled) keeps its counters:
+       this attempt's bytes are those from here */
+    ctx->recv_base = u->received;
+    ctx->sent_base = u->sent;
     u->data = ctx;
     u->log_obj = *c->log;
     u->log = &u->log_obj;
@@ -604,7 +608,7 @@ dm_http_proxy_drop_upstream(dm_http_proxy_ctx_t *ctx)
     dm_http_proxy_attempt_t *a = &ctx->attempts[ctx->nattempts - 1];
 
     if (ctx->upstream) {
-        a->received = (uint64_t) ctx->upstream->received;
+        a->received = (uint64_t) (ctx->upstream->received - ctx->recv_base);
         dm_connection_close(ctx->upstream);
         ctx->upstream = NULL;
     }
@@ -674,7 +678,7 @@ dm_http_proxy_finish(dm_http_proxy_ctx_t *ctx, dm_uint_t status)
         a = &ctx->attempts[ctx->nattempts - 1];
         a->response = dm_current_msec - ctx->attempt_start;
         if (u) {
-            a->received = (uint64_t) u->received;
+            a->received = (uint64_t) (u->received - ctx->recv_base);
         }
     }
     if (u) {
@@ -682,7 +686,9 @@ dm_http_proxy_finish(dm_http_proxy_ctx_t *ctx, dm_uint_t status)
         dm_event_timer_del(u->read);
         dm_event_timer_del(u->write);
         if (ctx->group && ctx->pick.connected) {
-            dm_upstream_done(&ctx->pick, (uint64_t) (u->sent + u->received));
+            dm_upstream_done(&ctx->pick,
+                             (uint64_t) (u->sent - ctx->sent_base + u->received
+                                         - ctx->recv_base));
         }
         if (status == 0 && ctx->upstream_keep) {
             dm_http_proxy_pool_put(ctx->ups, u, ctx->requests + 1);
