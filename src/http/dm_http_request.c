@@ -109,10 +109,56 @@ dm_http_close(dm_http_conn_t *hc)
     dm_connection_close(hc->connection);
 }
 
+/*
+ * Request pools outlive their connections in a per-worker free list, so
+ * that a connection per request (Connection: close) allocates no pool.
+ */
+#define DM_HTTP_FREE_RPOOLS 256
+
+static dm_pool_t *dm_http_free_rpools[DM_HTTP_FREE_RPOOLS];
+static dm_uint_t dm_http_nfree_rpools;
+
 static void
 dm_http_rpool_cleanup(void *data)
 {
-    dm_pool_destroy(data);
+    dm_pool_recycle(data);
+    if (dm_http_nfree_rpools < DM_HTTP_FREE_RPOOLS) {
+        dm_http_free_rpools[dm_http_nfree_rpools++] = data;
+    } else {
+        dm_pool_destroy(data);
+    }
+}
+
+/* The connection's request pool, empty: its own (recycled), or one from
+   the free list given back when the connection closes. NULL on failure. */
+static dm_pool_t *
+dm_http_rpool(dm_http_conn_t *hc)
+{
+    dm_connection_t *c = hc->connection;
+    dm_pool_cleanup_t *cln;
+    dm_pool_t *p;
+
+    if (hc->rpool) {
+        dm_pool_recycle(hc->rpool);
+        return hc->rpool;
+    }
+    cln = dm_pool_cleanup_add(c->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+    if (dm_http_nfree_rpools) {
+        p = dm_http_free_rpools[--dm_http_nfree_rpools];
+        p->log = c->log;
+    } else {
+        p = dm_pool_create(4096, c->log);
+        if (p == NULL) {
+            return NULL;
+        }
+    }
+    cln->handler = dm_http_rpool_cleanup;
+    cln->data = p;
+    hc->rpool = p;
+    return p;
 }
 
 void
@@ -319,20 +365,11 @@ dm_http_process(dm_http_conn_t *hc, size_t head_len,
     dm_http_parse_limits_t limits;
     dm_http_parse_error_t err;
     dm_http_request_t *r;
-    dm_pool_cleanup_t *cln;
     u_char *head;
 
-    if (hc->rpool == NULL) {
-        hc->rpool = dm_pool_create(4096, c->log);
-        cln = dm_pool_cleanup_add(c->pool, 0);
-        if (hc->rpool == NULL || cln == NULL) {
-            dm_http_close(hc);
-            return;
-        }
-        cln->handler = dm_http_rpool_cleanup;
-        cln->data = hc->rpool;
-    } else {
-        dm_pool_recycle(hc->rpool);
+    if (dm_http_rpool(hc) == NULL) {
+        dm_http_close(hc);
+        return;
     }
     /* everything but the header array (the parser fills what it uses) */
     r = dm_http_request_get(hc->rpool);
@@ -886,26 +923,9 @@ dm_http_error(dm_http_conn_t *hc, dm_uint_t status, const char *reason)
 
     dm_log_error(DM_LOG_INFO, c->log, 0, "client sent an invalid request: %s",
                  reason ? reason : "");
-    if (hc->rpool == NULL) {
-        hc->rpool = dm_pool_create(4096, c->log);
-        if (hc->rpool == NULL) {
-            dm_http_close(hc);
-            return;
-        }
-        {
-            dm_pool_cleanup_t *cln = dm_pool_cleanup_add(c->pool, 0);
-
-            if (cln == NULL) {
-                dm_pool_destroy(hc->rpool);
-                hc->rpool = NULL;
-                dm_http_close(hc);
-                return;
-            }
-            cln->handler = dm_http_rpool_cleanup;
-            cln->data = hc->rpool;
-        }
-    } else {
-        dm_pool_recycle(hc->rpool);
+    if (dm_http_rpool(hc) == NULL) {
+        dm_http_close(hc);
+        return;
     }
     r = dm_pcalloc(hc->rpool, sizeof(dm_http_request_t));
     if (r == NULL) {
