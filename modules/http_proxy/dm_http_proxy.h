@@ -87,6 +87,10 @@ typedef struct {
 
 #define DM_HTTP_PROXY_MAX_ATTEMPTS 16
 
+/* Most fields of an upstream's response head (its size is bounded by
+   proxy_buffer_size; nginx bounds only the size). */
+#define DM_HTTP_PROXY_MAX_FIELDS 512
+
 /* The state of one proxied request. */
 typedef struct {
     dm_http_request_t *request;

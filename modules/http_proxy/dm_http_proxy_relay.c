@@ -491,11 +491,11 @@ dm_http_proxy_parse_head(dm_http_proxy_ctx_t *ctx)
         memset(&limits, 0, sizeof(limits));
         limits.max_line = plcf->buffer_size;
         limits.max_head = plcf->buffer_size;
-        limits.max_headers = DM_HTTP_MAX_HEADERS;
+        limits.max_headers = DM_HTTP_PROXY_MAX_FIELDS;
         limits.bare_lf = 1;
         memset(&ctx->resp, 0, sizeof(ctx->resp));
         ctx->resp.headers = ctx->resp_headers;
-        ctx->resp.nheaders = DM_HTTP_MAX_HEADERS;
+        ctx->resp.nheaders = DM_HTTP_PROXY_MAX_FIELDS;
         rc = dm_http_parse_response(
             ctx->out.pos, (size_t) (ctx->out.last - ctx->out.pos), &limits,
             r->head.method_id == DM_HTTP_METHOD_HEAD, &ctx->resp, &err);
