@@ -406,7 +406,8 @@ dm_http_proxy_start(dm_http_proxy_ctx_t *ctx)
     }
 
     /* one block: the two relay buffers and the response's fields */
-    size = 2 * plcf->buffers + DM_HTTP_PROXY_MAX_FIELDS * sizeof(dm_http_header_t);
+    size =
+        2 * plcf->buffers + DM_HTTP_PROXY_MAX_FIELDS * sizeof(dm_http_header_t);
     b = dm_http_proxy_block_get(r, size);
     if (b == NULL) {
         (void) dm_http_request_respond(r, 500, NULL, NULL);
