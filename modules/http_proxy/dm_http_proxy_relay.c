@@ -22,6 +22,7 @@
 #include <dm_http_parse.h>
 #include <dm_http_request.h>
 #include <dm_http_proxy.h>
+#include <dm_worker.h>
 
 static void dm_http_proxy_client_read(dm_event_t *ev);
 static void dm_http_proxy_client_write(dm_event_t *ev);
@@ -413,7 +414,8 @@ dm_http_proxy_client_head(dm_http_proxy_ctx_t *ctx)
         if (extra.len) {
             p = (u_char *) memcpy(p, extra.data, extra.len) + extra.len;
         }
-        if (ctx->close_client || !r->keepalive) {
+        if (ctx->close_client || !r->keepalive || dm_worker_exiting) {
+            /* a retiring worker says so before it closes (a reload) */
             r->keepalive = 0;
             p = (u_char *) memcpy(p, "Connection: close\r\n", 19) + 19;
         } else {
