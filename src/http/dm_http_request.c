@@ -110,41 +110,93 @@ dm_http_close(dm_http_conn_t *hc)
 }
 
 /*
- * Request pools outlive their connections in a per-worker free list, so
- * that a connection per request (Connection: close) allocates no pool.
+ * What a connection holds only while it has a request: its request pool
+ * and its head buffer. Both come from per-worker free lists and go back
+ * to them when the connection goes idle (keep-alive) or closes, so that
+ * an idle connection costs little memory and a connection per request
+ * allocates neither.
  */
 #define DM_HTTP_FREE_RPOOLS 256
+#define DM_HTTP_FREE_BUFS   512
 
 static dm_pool_t *dm_http_free_rpools[DM_HTTP_FREE_RPOOLS];
 static dm_uint_t dm_http_nfree_rpools;
+static dm_buf_t *dm_http_free_bufs[DM_HTTP_FREE_BUFS];
+static dm_uint_t dm_http_nfree_bufs;
 
+/* Gives back the request pool and the head buffer (when it is the
+   cached one and holds nothing). */
 static void
-dm_http_rpool_cleanup(void *data)
+dm_http_conn_release(dm_http_conn_t *hc, int closing)
 {
-    dm_pool_recycle(data);
-    if (dm_http_nfree_rpools < DM_HTTP_FREE_RPOOLS) {
-        dm_http_free_rpools[dm_http_nfree_rpools++] = data;
-    } else {
-        dm_pool_destroy(data);
+    dm_buf_t *b = hc->buf;
+
+    if (hc->rpool) {
+        dm_pool_recycle(hc->rpool);
+        if (dm_http_nfree_rpools < DM_HTTP_FREE_RPOOLS) {
+            dm_http_free_rpools[dm_http_nfree_rpools++] = hc->rpool;
+        } else {
+            dm_pool_destroy(hc->rpool);
+        }
+        hc->rpool = NULL;
+    }
+    if (b && hc->buf_cached && (closing || dm_buf_size(b) == 0)) {
+        if (dm_http_nfree_bufs < DM_HTTP_FREE_BUFS) {
+            dm_http_free_bufs[dm_http_nfree_bufs++] = b;
+        } else {
+            free(b);
+        }
+        hc->buf = NULL;
+        hc->buf_cached = 0;
     }
 }
 
+static void
+dm_http_conn_cleanup(void *data)
+{
+    dm_http_conn_release(data, 1);
+}
+
+/* A head buffer of `size` (the usual client_header_buffer_size), from the
+   free list when one of that size is there. */
+static dm_buf_t *
+dm_http_conn_buf(dm_http_conn_t *hc, size_t size)
+{
+    dm_buf_t *b;
+    dm_uint_t i;
+
+    for (i = dm_http_nfree_bufs; i > 0; i--) {
+        b = dm_http_free_bufs[i - 1];
+        if ((size_t) (b->end - b->start) == size) {
+            dm_http_free_bufs[i - 1] = dm_http_free_bufs[--dm_http_nfree_bufs];
+            goto found;
+        }
+    }
+    b = malloc(sizeof(dm_buf_t) + size);
+    if (b == NULL) {
+        return NULL;
+    }
+    memset(b, 0, sizeof(dm_buf_t));
+    b->start = (u_char *) (b + 1);
+    b->end = b->start + size;
+found:
+    b->pos = b->last = b->start;
+    hc->buf = b;
+    hc->buf_cached = 1;
+    return b;
+}
+
 /* The connection's request pool, empty: its own (recycled), or one from
-   the free list given back when the connection closes. NULL on failure. */
+   the free list. NULL on failure. */
 static dm_pool_t *
 dm_http_rpool(dm_http_conn_t *hc)
 {
     dm_connection_t *c = hc->connection;
-    dm_pool_cleanup_t *cln;
     dm_pool_t *p;
 
     if (hc->rpool) {
         dm_pool_recycle(hc->rpool);
         return hc->rpool;
-    }
-    cln = dm_pool_cleanup_add(c->pool, 0);
-    if (cln == NULL) {
-        return NULL;
     }
     if (dm_http_nfree_rpools) {
         p = dm_http_free_rpools[--dm_http_nfree_rpools];
@@ -155,8 +207,6 @@ dm_http_rpool(dm_http_conn_t *hc)
             return NULL;
         }
     }
-    cln->handler = dm_http_rpool_cleanup;
-    cln->data = p;
     hc->rpool = p;
     return p;
 }
@@ -165,6 +215,7 @@ void
 dm_http_request_init_connection(dm_connection_t *c)
 {
     dm_http_core_srv_conf_t *cscf = dm_http_default_server(c);
+    dm_pool_cleanup_t *cln;
     dm_http_conn_t *hc;
 
     hc = dm_pcalloc(c->pool, sizeof(dm_http_conn_t));
@@ -172,6 +223,13 @@ dm_http_request_init_connection(dm_connection_t *c)
         dm_connection_close(c);
         return;
     }
+    cln = dm_pool_cleanup_add(c->pool, 0);
+    if (cln == NULL) {
+        dm_connection_close(c);
+        return;
+    }
+    cln->handler = dm_http_conn_cleanup;
+    cln->data = hc;
     hc->connection = c;
     c->data = hc;
     c->log->action = "reading the client request line";
@@ -207,6 +265,11 @@ dm_http_grow(dm_http_conn_t *hc, dm_http_core_srv_conf_t *cscf)
     }
     memcpy(nb->last, b->pos, n);
     nb->last += n;
+    if (hc->buf_cached) {
+        /* the small one goes back; the large one lives in the pool */
+        b->pos = b->last = b->start;
+        dm_http_conn_release(hc, 0);
+    }
     hc->buf = nb;
     return DM_OK;
 }
@@ -233,8 +296,7 @@ dm_http_wait_head(dm_event_t *rev)
         return;
     }
     if (hc->buf == NULL) {
-        hc->buf = dm_buf_create(c->pool, cscf->header_buffer);
-        if (hc->buf == NULL) {
+        if (dm_http_conn_buf(hc, cscf->header_buffer) == NULL) {
             dm_http_close(hc);
             return;
         }
@@ -901,6 +963,9 @@ dm_http_finish(dm_http_request_t *r)
         return;
     }
     hc->buf->pos = hc->buf->last = hc->buf->start;
+    /* idle: the request pool and the head buffer go back until the next
+       request's first byte */
+    dm_http_conn_release(hc, 0);
     if (dm_event_timer_add(c->read, clcf->keepalive_timeout) != DM_OK) {
         dm_http_close(hc);
         return;

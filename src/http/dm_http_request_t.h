@@ -20,6 +20,7 @@ typedef struct {
     dm_http_request_t *request; /* the current request, or NULL */
     dm_uint_t requests;         /* requests served on this connection */
     dm_msec_t header_deadline;  /* client_header_timeout for this head */
+    unsigned buf_cached:1;      /* buf comes from the worker's free list */
 } dm_http_conn_t;
 
 struct dm_http_request_s {
