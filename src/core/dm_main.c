@@ -84,6 +84,7 @@ main(int argc, char *const *argv)
     boot.test_config = opts.test || opts.signal;
     boot.dump_config = opts.dump;
     if (dm_main_paths(&boot, &opts) != DM_OK) {
+        dm_pool_destroy(pool);
         return 1;
     }
 
@@ -93,6 +94,9 @@ main(int argc, char *const *argv)
             dm_log_stderr(0, "configuration file %s test failed",
                           boot.conf_file.data);
         }
+        /* nothing else holds the boot strings: freed, so that a refused
+           configuration leaves no leak for the sanitizers to report */
+        dm_pool_destroy(pool);
         return 1;
     }
     dm_cycle = cycle;
