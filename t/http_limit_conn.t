@@ -305,6 +305,10 @@ my @bad = (
      'limit_conn_zone in a server'],
     ["http { $zone $zone }", qr/\[emerg\].*duplicate|\[emerg\].*one/,
      'a zone declared twice'],
+    ["stream { limit_conn_zone \$remote_addr zone=both:1m; }\n"
+     . "http { limit_conn_zone \$remote_addr zone=both:1m; }",
+     qr/\[emerg\] shared memory zone "both" is already used by stream_limit_conn, it cannot be used by http_limit_conn/,
+     'one zone name in stream and http (as nginx)'],
 );
 for my $b (@bad) {
     my $bt = Doorman::Test->new;

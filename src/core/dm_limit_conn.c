@@ -53,7 +53,7 @@ dm_limit_conn_init_zone(dm_shm_zone_t *zone, int fresh)
 
 dm_limit_conn_zone_t *
 dm_limit_conn_zone_add(dm_conf_t *cf, dm_variable_registry_t *reg,
-                       const dm_str_t *key, const dm_str_t *spec)
+                       const dm_str_t *key, const dm_str_t *spec, void *tag)
 {
     dm_limit_conn_zone_t *lz;
     dm_str_t name;
@@ -83,8 +83,8 @@ dm_limit_conn_zone_add(dm_conf_t *cf, dm_variable_registry_t *reg,
         return NULL;
     }
     lz->name = name;
-    lz->zone = dm_shm_zone_add(cf, &name, (size_t) size, DM_LIMIT_CONN_VERSION,
-                               &dm_limit_conn_init_zone);
+    lz->zone =
+        dm_shm_zone_add(cf, &name, (size_t) size, DM_LIMIT_CONN_VERSION, tag);
     if (lz->zone == NULL) {
         return NULL;
     }
@@ -175,13 +175,13 @@ done:
 
 char *
 dm_limit_conn_zone_directive(dm_conf_t *cf, dm_variable_registry_t *reg,
-                             dm_array_t *zones)
+                             dm_array_t *zones, void *tag)
 {
     dm_str_t *value = cf->args->elts;
     dm_limit_conn_zone_t **slot, *lz, **z = zones->elts;
     dm_uint_t i;
 
-    lz = dm_limit_conn_zone_add(cf, reg, &value[1], &value[2]);
+    lz = dm_limit_conn_zone_add(cf, reg, &value[1], &value[2], tag);
     if (lz == NULL) {
         return DM_CONF_ERROR;
     }

@@ -27,16 +27,18 @@ typedef struct {
 dm_limit_conn_zone_t *dm_limit_conn_zone_add(dm_conf_t *cf,
                                              dm_variable_registry_t *reg,
                                              const dm_str_t *key,
-                                             const dm_str_t *spec);
+                                             const dm_str_t *spec, void *tag);
 
 /*
  * The directive `limit_conn_zone KEY zone=NAME:SIZE` of an engine: the
  * zone declared (dm_limit_conn_zone_add) and appended to `zones` (the
- * engine's dm_limit_conn_zone_t * list); a name twice is refused.
+ * engine's dm_limit_conn_zone_t * list); a name twice is refused. `tag`
+ * is the engine's module: a name already used by the other engine (or by
+ * another kind of zone) is refused, as nginx.
  * Returns DM_CONF_OK, or an error for the parser.
  */
 char *dm_limit_conn_zone_directive(dm_conf_t *cf, dm_variable_registry_t *reg,
-                                   dm_array_t *zones);
+                                   dm_array_t *zones, void *tag);
 
 /*
  * The directive `limit_conn NAME NUMBER` of an engine: NAME among `zones`

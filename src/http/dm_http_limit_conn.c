@@ -160,7 +160,8 @@ dm_http_limit_conn_zone(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
     dm_http_core_main_conf_t *cmcf =
         dm_http_conf_get_main(cf->ctx, dm_http_core_module);
 
-    return dm_limit_conn_zone_directive(cf, &cmcf->variables, &lmcf->zones);
+    return dm_limit_conn_zone_directive(cf, &cmcf->variables, &lmcf->zones,
+                                        &dm_http_limit_conn_module);
 }
 
 /* limit_conn NAME NUMBER: the zone must be declared above, as nginx. */

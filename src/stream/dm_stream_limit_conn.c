@@ -113,7 +113,8 @@ dm_stream_limit_conn_zone(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
     dm_stream_core_main_conf_t *cmcf =
         dm_stream_conf_get_main(cf->ctx, dm_stream_core_module);
 
-    return dm_limit_conn_zone_directive(cf, &cmcf->variables, &lmcf->zones);
+    return dm_limit_conn_zone_directive(cf, &cmcf->variables, &lmcf->zones,
+                                        &dm_stream_limit_conn_module);
 }
 
 static char *
