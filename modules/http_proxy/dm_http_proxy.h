@@ -107,7 +107,6 @@ typedef struct {
     size_t head_sent;
     dm_http_proxy_buf_t in;  /* request body, client -> upstream */
     dm_http_proxy_buf_t out; /* response, upstream -> client */
-    uint64_t body_sent;      /* request body bytes to upstream */
     uint64_t body_total;     /* request body bytes read */
     dm_msec_t start;         /* the first attempt */
     dm_msec_t attempt_start;
@@ -141,8 +140,7 @@ typedef struct {
     unsigned header_done:1;         /* the response head was parsed */
     unsigned header_sent:1;         /* the client got a response head */
     unsigned resp_done:1;           /* the response body is complete */
-    unsigned client_chunked:1;      /* re-chunk decoded data for the client */
-    unsigned raw_chunked:1;         /* forward validated chunked framing */
+    unsigned client_chunked:1;      /* chunk a close-delimited body */
     unsigned close_client:1;        /* the client connection ends after */
     unsigned upstream_keep:1;       /* the upstream connection may be pooled */
     unsigned upgrade:1;             /* a WebSocket upgrade was forwarded */

@@ -22,7 +22,6 @@
 #include <dm_http_parse.h>
 #include <dm_http_request.h>
 #include <dm_http_proxy.h>
-#include <dm_worker.h>
 
 static void dm_http_proxy_client_read(dm_event_t *ev);
 static void dm_http_proxy_client_write(dm_event_t *ev);
@@ -274,66 +273,45 @@ dm_http_proxy_send_request(dm_http_proxy_ctx_t *ctx)
     return DM_OK;
 }
 
-/* A header of the response the client does not get from the upstream. */
+/* Whether `name` is in a proxy_hide_header / proxy_pass_header list. */
 static int
-dm_http_proxy_hidden(dm_http_proxy_ctx_t *ctx, const dm_http_header_t *h)
+dm_http_proxy_listed(const dm_array_t *list, const u_char *name, size_t len)
 {
-    dm_http_proxy_loc_conf_t *plcf = ctx->conf;
-    dm_str_t *n;
+    const dm_str_t *n;
     dm_uint_t i;
-    int passed = 0;
 
-    if (h->hop || h->id == DM_HTTP_HDR_CONTENT_LENGTH) {
-        return 1;
+    if (list == NULL) {
+        return 0;
     }
-    if (plcf->pass) {
-        n = plcf->pass->elts;
-        for (i = 0; i < plcf->pass->nelts; i++) {
-            if (n[i].len == h->name.len
-                && strncasecmp((char *) n[i].data, (char *) h->name.data,
-                               h->name.len)
-                       == 0) {
-                passed = 1;
-            }
-        }
-    }
-    if (!passed
-        && (dm_http_header_is(h, "date") || dm_http_header_is(h, "server")
-            || (h->name.len > 8
-                && strncasecmp((char *) h->name.data, "x-accel-", 8) == 0))) {
-        return 1;
-    }
-    if (plcf->hide) {
-        n = plcf->hide->elts;
-        for (i = 0; i < plcf->hide->nelts; i++) {
-            if (n[i].len == h->name.len
-                && strncasecmp((char *) n[i].data, (char *) h->name.data,
-                               h->name.len)
-                       == 0) {
-                return 1;
-            }
+    n = list->elts;
+    for (i = 0; i < list->nelts; i++) {
+        if (n[i].len == len
+            && strncasecmp((const char *) n[i].data, (const char *) name, len)
+                   == 0) {
+            return 1;
         }
     }
     return 0;
 }
 
+/* A header of the response the client does not get from the upstream:
+   hop-by-hop ones, the framing doorman regenerates, Date, Server and
+   X-Accel-* unless passed, and the hidden ones. */
 static int
-dm_http_proxy_passed(dm_http_proxy_ctx_t *ctx, const char *name)
+dm_http_proxy_hidden(dm_http_proxy_ctx_t *ctx, const dm_http_header_t *h)
 {
-    dm_str_t *n;
-    dm_uint_t i;
+    dm_http_proxy_loc_conf_t *plcf = ctx->conf;
 
-    if (ctx->conf->pass == NULL) {
-        return 0;
+    if (h->hop || h->id == DM_HTTP_HDR_CONTENT_LENGTH) {
+        return 1;
     }
-    n = ctx->conf->pass->elts;
-    for (i = 0; i < ctx->conf->pass->nelts; i++) {
-        if (n[i].len == strlen(name)
-            && strncasecmp((char *) n[i].data, name, n[i].len) == 0) {
-            return 1;
-        }
+    if ((dm_http_header_is(h, "date") || dm_http_header_is(h, "server")
+         || (h->name.len > 8
+             && strncasecmp((char *) h->name.data, "x-accel-", 8) == 0))
+        && !dm_http_proxy_listed(plcf->pass, h->name.data, h->name.len)) {
+        return 1;
     }
-    return 0;
+    return dm_http_proxy_listed(plcf->hide, h->name.data, h->name.len);
 }
 
 /* The response head for the client, regenerated. */
@@ -367,10 +345,10 @@ dm_http_proxy_client_head(dm_http_proxy_ctx_t *ctx)
         + resp->reason.len;
     *p++ = '\r';
     *p++ = '\n';
-    if (!dm_http_proxy_passed(ctx, "server")) {
+    if (!dm_http_proxy_listed(ctx->conf->pass, (const u_char *) "server", 6)) {
         p = (u_char *) memcpy(p, "Server: doorman\r\n", 17) + 17;
     }
-    if (!dm_http_proxy_passed(ctx, "date")) {
+    if (!dm_http_proxy_listed(ctx->conf->pass, (const u_char *) "date", 4)) {
         p = (u_char *) memcpy(p, "Date: ", 6) + 6;
         p = (u_char *) memcpy(p, dm_cached_http_time.data,
                               dm_cached_http_time.len)
@@ -414,8 +392,7 @@ dm_http_proxy_client_head(dm_http_proxy_ctx_t *ctx)
         if (extra.len) {
             p = (u_char *) memcpy(p, extra.data, extra.len) + extra.len;
         }
-        if (ctx->close_client || !r->keepalive || dm_worker_exiting) {
-            /* a retiring worker says so before it closes (a reload) */
+        if (ctx->close_client || !dm_http_request_keepalive(r)) {
             r->keepalive = 0;
             p = (u_char *) memcpy(p, "Connection: close\r\n", 19) + 19;
         } else {

@@ -153,3 +153,26 @@ dm_complex_eval(dm_variable_env_t *env, const dm_complex_value_t *cv,
     out->len = (size_t) (p - out->data);
     return DM_OK;
 }
+
+int
+dm_complex_uses(dm_variable_registry_t *reg, const dm_complex_value_t *cv,
+                const dm_str_t *name)
+{
+    dm_variable_t *used = reg->indexed.elts;
+    dm_uint_t i;
+    dm_str_t *n;
+
+    for (i = 0; i < cv->nparts; i++) {
+        if (cv->parts[i].index < 0) {
+            continue;
+        }
+        n = &used[cv->parts[i].index].name;
+        if (n->len == name->len
+            && strncasecmp((const char *) n->data, (const char *) name->data,
+                           name->len)
+                   == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}

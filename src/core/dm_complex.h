@@ -33,4 +33,11 @@ dm_int_t dm_complex_compile(dm_conf_t *cf, dm_variable_registry_t *reg,
 dm_int_t dm_complex_eval(dm_variable_env_t *env, const dm_complex_value_t *cv,
                          dm_str_t *out);
 
+/*
+ * 1 when cv uses the variable `name` of reg (compared without case): a
+ * map or split_clients whose own variable would feed its key or values.
+ */
+int dm_complex_uses(dm_variable_registry_t *reg, const dm_complex_value_t *cv,
+                    const dm_str_t *name);
+
 #endif /* DM_COMPLEX_H */

@@ -74,6 +74,10 @@ char *dm_conf_set_sec_slot(dm_conf_t *cf, const dm_command_t *cmd,
                            void *conf); /* time_t, post: bounds */
 char *dm_conf_set_str_slot(dm_conf_t *cf, const dm_command_t *cmd,
                            void *conf); /* dm_str_t */
+/* The levels of limit_conn_log_level and limit_req_log_level (as
+   nginx's): info, notice, warn, error. For dm_conf_set_enum_slot. */
+extern const dm_conf_enum_t dm_conf_limit_log_levels[];
+
 char *dm_conf_set_enum_slot(dm_conf_t *cf, const dm_command_t *cmd,
                             void *conf); /* dm_uint_t, post: enum table */
 char *dm_conf_set_str_array_slot(dm_conf_t *cf, const dm_command_t *cmd,

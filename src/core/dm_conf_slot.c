@@ -155,6 +155,14 @@ dm_conf_set_str_slot(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
     return DM_CONF_OK;
 }
 
+const dm_conf_enum_t dm_conf_limit_log_levels[] = {
+    {dm_string("info"), DM_LOG_INFO},
+    {dm_string("notice"), DM_LOG_NOTICE},
+    {dm_string("warn"), DM_LOG_WARN},
+    {dm_string("error"), DM_LOG_ERR},
+    {dm_null_string, 0},
+};
+
 char *
 dm_conf_set_enum_slot(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
 {

@@ -264,30 +264,6 @@ dm_map_entry(dm_conf_t *cf, const dm_command_t *dummy, void *conf)
     return DM_CONF_ERROR;
 }
 
-/* 1 when cv uses the variable `name` (a map whose value is itself). */
-static int
-dm_map_uses(dm_variable_registry_t *reg, const dm_complex_value_t *cv,
-            const dm_str_t *name)
-{
-    dm_variable_t *used = reg->indexed.elts;
-    dm_uint_t i;
-    dm_str_t *n;
-
-    for (i = 0; i < cv->nparts; i++) {
-        if (cv->parts[i].index < 0) {
-            continue;
-        }
-        n = &used[cv->parts[i].index].name;
-        if (n->len == name->len
-            && strncasecmp((const char *) n->data, (const char *) name->data,
-                           name->len)
-                   == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* After the block: the map is built and the variable gets its getter. */
 static char *
 dm_map_finish(dm_conf_t *cf, dm_map_ctx_t *ctx, dm_variable_t *var)
@@ -312,11 +288,11 @@ dm_map_finish(dm_conf_t *cf, dm_map_ctx_t *ctx, dm_variable_t *var)
         mv->default_value = &mv->values[ctx->default_index];
     }
 
-    if (dm_map_uses(ctx->reg, &mv->source, &mv->name)) {
+    if (dm_complex_uses(ctx->reg, &mv->source, &mv->name)) {
         goto loop;
     }
     for (i = 0; i < mv->nvalues; i++) {
-        if (dm_map_uses(ctx->reg, &mv->values[i], &mv->name)) {
+        if (dm_complex_uses(ctx->reg, &mv->values[i], &mv->name)) {
             goto loop;
         }
     }

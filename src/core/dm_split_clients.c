@@ -182,30 +182,6 @@ invalid:
     return DM_CONF_ERROR;
 }
 
-/* 1 when cv uses the variable `name` (a key that hashes its own result). */
-static int
-dm_split_clients_uses(dm_variable_registry_t *reg, const dm_complex_value_t *cv,
-                      const dm_str_t *name)
-{
-    dm_variable_t *used = reg->indexed.elts;
-    dm_uint_t i;
-    dm_str_t *n;
-
-    for (i = 0; i < cv->nparts; i++) {
-        if (cv->parts[i].index < 0) {
-            continue;
-        }
-        n = &used[cv->parts[i].index].name;
-        if (n->len == name->len
-            && strncasecmp((const char *) n->data, (const char *) name->data,
-                           name->len)
-                   == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 char *
 dm_split_clients_block(dm_conf_t *cf, dm_variable_registry_t *reg)
 {
@@ -282,7 +258,7 @@ dm_split_clients_block(dm_conf_t *cf, dm_variable_registry_t *reg)
                           "percent total is greater than 100%%");
         return DM_CONF_ERROR;
     }
-    if (dm_split_clients_uses(reg, &sc->key, &name)) {
+    if (dm_complex_uses(reg, &sc->key, &name)) {
         dm_conf_log_error(DM_LOG_EMERG, cf, 0,
                           "the split_clients of \"$%.*s\" uses \"$%.*s\" "
                           "itself",

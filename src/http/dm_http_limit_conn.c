@@ -67,14 +67,6 @@ static char *dm_http_limit_conn(dm_conf_t *cf, const dm_command_t *cmd,
 static dm_int_t dm_http_limit_conn_preconfiguration(dm_conf_t *cf);
 static dm_int_t dm_http_limit_conn_postconfiguration(dm_conf_t *cf);
 
-static const dm_conf_enum_t dm_http_limit_conn_levels[] = {
-    {dm_string("info"), DM_LOG_INFO},
-    {dm_string("notice"), DM_LOG_NOTICE},
-    {dm_string("warn"), DM_LOG_WARN},
-    {dm_string("error"), DM_LOG_ERR},
-    {dm_null_string, 0},
-};
-
 /* What nginx accepts for limit_conn_status. */
 static const dm_conf_bounds_t dm_http_limit_conn_status_bounds = {400, 599};
 
@@ -89,7 +81,7 @@ static const dm_command_t dm_http_limit_conn_commands[] = {
     {dm_string("limit_conn_log_level"), DM_HTTP_LIMIT_CONN_CONF, DM_CONF_TAKE1,
      dm_conf_set_enum_slot, DM_CONF_LEVEL_LOC,
      offsetof(dm_http_limit_conn_loc_conf_t, log_level),
-     dm_http_limit_conn_levels},
+     dm_conf_limit_log_levels},
     {dm_string("limit_conn_status"), DM_HTTP_LIMIT_CONN_CONF, DM_CONF_TAKE1,
      dm_conf_set_num_slot, DM_CONF_LEVEL_LOC,
      offsetof(dm_http_limit_conn_loc_conf_t, status),

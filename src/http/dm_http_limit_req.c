@@ -74,14 +74,6 @@ static char *dm_http_limit_req(dm_conf_t *cf, const dm_command_t *cmd,
 static dm_int_t dm_http_limit_req_preconfiguration(dm_conf_t *cf);
 static dm_int_t dm_http_limit_req_postconfiguration(dm_conf_t *cf);
 
-static const dm_conf_enum_t dm_http_limit_req_levels[] = {
-    {dm_string("info"), DM_LOG_INFO},
-    {dm_string("notice"), DM_LOG_NOTICE},
-    {dm_string("warn"), DM_LOG_WARN},
-    {dm_string("error"), DM_LOG_ERR},
-    {dm_null_string, 0},
-};
-
 static const dm_conf_bounds_t dm_http_limit_req_status_bounds = {400, 599};
 
 static const dm_command_t dm_http_limit_req_commands[] = {
@@ -99,7 +91,7 @@ static const dm_command_t dm_http_limit_req_commands[] = {
      DM_HTTP_MAIN_CONF | DM_HTTP_SRV_CONF | DM_HTTP_LOC_CONF, DM_CONF_TAKE1,
      dm_conf_set_enum_slot, DM_CONF_LEVEL_LOC,
      offsetof(dm_http_limit_req_loc_conf_t, log_level),
-     dm_http_limit_req_levels},
+     dm_conf_limit_log_levels},
     {dm_string("limit_req_dry_run"),
      DM_HTTP_MAIN_CONF | DM_HTTP_SRV_CONF | DM_HTTP_LOC_CONF, DM_CONF_FLAG,
      dm_conf_set_flag_slot, DM_CONF_LEVEL_LOC,

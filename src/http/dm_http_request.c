@@ -613,7 +613,7 @@ dm_http_request_respond(dm_http_request_t *r, dm_uint_t status,
     int has_body, n;
     size_t len;
 
-    if (r->err_status && r->header_sent == 0) {
+    if (r->err_status) {
         /* error_page: the answer keeps the original (or =CODE) status */
         status = r->err_status;
     }
@@ -698,13 +698,9 @@ dm_http_request_respond(dm_http_request_t *r, dm_uint_t status,
     if (extra.len) {
         b->last = (u_char *) memcpy(b->last, extra.data, extra.len) + extra.len;
     }
-    if (dm_worker_exiting) {
-        /* a graceful exit began while this request was in progress */
-        r->keepalive = 0;
-    }
     n = snprintf((char *) b->last, (size_t) (b->end - b->last),
                  "Connection: %s\r\n\r\n",
-                 r->keepalive ? "keep-alive" : "close");
+                 dm_http_request_keepalive(r) ? "keep-alive" : "close");
     b->last += n;
     cl->buf = b;
     r->out = cl;
@@ -771,6 +767,17 @@ dm_http_send_handler(dm_event_t *wev)
     if (hc->request && hc->request->out) {
         dm_http_send(hc->request);
     }
+}
+
+int
+dm_http_request_keepalive(dm_http_request_t *r)
+{
+    if (dm_worker_exiting) {
+        /* a graceful exit (a reload) began while this request was in
+           progress: its answer says so before the connection closes */
+        r->keepalive = 0;
+    }
+    return r->keepalive;
 }
 
 void

@@ -53,6 +53,13 @@ dm_int_t dm_http_headers_eval(dm_http_request_t *r, dm_uint_t status,
  */
 void dm_http_request_finalize(dm_http_request_t *r);
 
+/*
+ * Whether the response being written keeps the connection: r->keepalive,
+ * cleared first when the worker began a graceful exit. Every response
+ * head's Connection field comes from it.
+ */
+int dm_http_request_keepalive(dm_http_request_t *r);
+
 /* Sends "100 Continue" when the client asked for it and it was not sent:
    before the first read of a request body. */
 void dm_http_request_continue(dm_http_request_t *r);

@@ -37,14 +37,6 @@ static char *dm_stream_limit_conn(dm_conf_t *cf, const dm_command_t *cmd,
                                   void *conf);
 static dm_int_t dm_stream_limit_conn_postconfiguration(dm_conf_t *cf);
 
-static const dm_conf_enum_t dm_stream_limit_conn_levels[] = {
-    {dm_string("info"), DM_LOG_INFO},
-    {dm_string("notice"), DM_LOG_NOTICE},
-    {dm_string("warn"), DM_LOG_WARN},
-    {dm_string("error"), DM_LOG_ERR},
-    {dm_null_string, 0},
-};
-
 static const dm_command_t dm_stream_limit_conn_commands[] = {
     {dm_string("limit_conn_zone"), DM_STREAM_MAIN_CONF, DM_CONF_TAKE2,
      dm_stream_limit_conn_zone, DM_CONF_LEVEL_MAIN, 0, NULL},
@@ -54,7 +46,7 @@ static const dm_command_t dm_stream_limit_conn_commands[] = {
      DM_STREAM_MAIN_CONF | DM_STREAM_SRV_CONF, DM_CONF_TAKE1,
      dm_conf_set_enum_slot, DM_CONF_LEVEL_SRV,
      offsetof(dm_stream_limit_conn_srv_conf_t, log_level),
-     dm_stream_limit_conn_levels},
+     dm_conf_limit_log_levels},
     dm_null_command,
 };
 
