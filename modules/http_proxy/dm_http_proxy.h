@@ -2,6 +2,9 @@
  * doorman: the http_proxy module: the L7 proxy, shared between its files
  * (configuration, upstream exchange, body relays, keep-alive pool,
  * tunnels, variables).
+ *
+ * Files that include it include <openssl/ssl.h> and <dm_ssl.h> before it
+ * (a location embeds its proxy_ssl_* structure).
  */
 #ifndef DM_HTTP_PROXY_H
 #define DM_HTTP_PROXY_H
@@ -36,6 +39,7 @@ typedef struct {
     dm_str_t host;                    /* $proxy_host: NAME or ADDR:PORT */
     dm_str_t loc_prefix;              /* the location's prefix (URI swap) */
     unsigned has_uri:1;               /* proxy_pass had a URI part */
+    unsigned https:1;                 /* proxy_pass https:// */
     dm_array_t *set;                  /* dm_http_proxy_set_t, NULL: unset */
     dm_array_t *hide;       /* dm_str_t proxy_hide_header, NULL: unset */
     dm_array_t *pass;       /* dm_str_t proxy_pass_header, NULL: unset */
@@ -56,6 +60,8 @@ typedef struct {
     dm_uint_t add;                   /* DM_HTTP_PROXY_* forwarding fields */
     dm_uint_t add_set;               /* which of them were configured */
     dm_flag_t underscores;           /* underscores_in_headers (off) */
+    dm_ssl_client_conf_t ssl;        /* proxy_ssl_*; its context is built
+                                        for https:// */
     dm_str_t file;                   /* the proxy_pass line */
     dm_uint_t line;
 } dm_http_proxy_loc_conf_t;
@@ -102,8 +108,9 @@ typedef struct {
     struct sockaddr *addr; /* a runtime address ($var) */
     socklen_t addrlen;
     dm_str_t addr_text;
-    dm_str_t proxy_host; /* $proxy_host */
-    dm_str_t head;       /* the upstream request head */
+    dm_str_t proxy_host;       /* $proxy_host */
+    dm_ssl_client_conf_t *tls; /* https: the location's, NULL: plain */
+    dm_str_t head;             /* the upstream request head */
     size_t head_sent;
     dm_http_proxy_buf_t in;  /* request body, client -> upstream */
     dm_http_proxy_buf_t out; /* response, upstream -> client */
@@ -172,12 +179,27 @@ void dm_http_proxy_relay(dm_http_proxy_ctx_t *ctx);
 /* WebSocket tunnel after a 101 (dm_http_proxy_tunnel.c). */
 void dm_http_proxy_tunnel_start(dm_http_proxy_ctx_t *ctx);
 
+/* What a pooled connection was set up with, besides its group and peer:
+   the TLS context (NULL: plain) and the name verified and sent. Only a
+   request with the same key takes it. */
+typedef struct {
+    void *tls_ctx;     /* SSL_CTX, NULL: plain */
+    dm_str_t tls_name; /* empty when plain */
+} dm_http_proxy_pool_key_t;
+
+/* The key of a request's upstream connection. */
+void dm_http_proxy_pool_key(dm_http_proxy_ctx_t *ctx,
+                            dm_http_proxy_pool_key_t *key);
+
 /* The keep-alive pool (dm_http_proxy_pool.c): an idle connection to
-   sockaddr, or NULL; a connection back (closed when the pool is full). */
+   sockaddr with the same key, or NULL; a connection back (closed when the
+   pool is full). */
 dm_connection_t *dm_http_proxy_pool_get(dm_http_proxy_ups_conf_t *ups,
                                         struct sockaddr *sa, socklen_t len,
+                                        const dm_http_proxy_pool_key_t *key,
                                         dm_uint_t *requests);
 void dm_http_proxy_pool_put(dm_http_proxy_ups_conf_t *ups, dm_connection_t *c,
+                            const dm_http_proxy_pool_key_t *key,
                             dm_uint_t requests);
 
 /* $upstream_* and $proxy_* variables (dm_http_proxy_variables.c). */

@@ -1,8 +1,8 @@
 /*
  * doorman: the http_proxy module: configuration and the content handler.
  *
- *   proxy_pass http://UPSTREAM[/uri] | http://ADDRESS[:PORT][/uri]
- *              | http://$variable...;                       (location)
+ *   proxy_pass http[s]://UPSTREAM[/uri] | http[s]://ADDRESS[:PORT][/uri]
+ *              | http[s]://$variable...;                    (location)
  *   proxy_set_header NAME VALUE;  proxy_hide_header NAME;
  *   proxy_pass_header NAME;  proxy_http_version 1.0 | 1.1;
  *   proxy_connect_timeout / proxy_send_timeout / proxy_read_timeout TIME;
@@ -16,6 +16,12 @@
  *       / proxy_x_real_ip / proxy_forwarded / proxy_x_request_id on|off;
  *   underscores_in_headers on|off;
  *   keepalive N;  keepalive_timeout TIME;  keepalive_requests N;  (upstream)
+ *   proxy_ssl_verify on|off;  proxy_ssl_trusted_certificate FILE;
+ *   proxy_ssl_verify_depth N;  proxy_ssl_name NAME;
+ *   proxy_ssl_server_name on|off;  proxy_ssl_certificate FILE;
+ *   proxy_ssl_certificate_key FILE;  proxy_ssl_protocols PROTOCOL...;
+ *   proxy_ssl_ciphers CIPHERS;  proxy_ssl_conf_command NAME VALUE;
+ *   proxy_ssl_session_reuse on|off;          (TLS to https:// upstreams)
  *
  * As nginx, proxy_pass is the location's content handler and is not
  * inherited; the other directives are (a level with proxy_set_header,
@@ -26,6 +32,8 @@
 #include <dm_http_conf.h>
 #include <dm_http_parse.h>
 #include <dm_http_request.h>
+#include <openssl/ssl.h>
+#include <dm_ssl.h>
 #include <dm_http_proxy.h>
 
 static void *dm_http_proxy_create_loc_conf(dm_conf_t *cf);
@@ -59,6 +67,8 @@ static const dm_conf_bounds_t dm_http_proxy_kareq_bounds = {1, 1 << 30};
 #define DM_PX_LOC(f) DM_CONF_LEVEL_LOC, offsetof(dm_http_proxy_loc_conf_t, f)
 #define DM_PX_UPS(f) DM_CONF_LEVEL_SRV, offsetof(dm_http_proxy_ups_conf_t, f)
 #define DM_PX_ANY    (DM_HTTP_MAIN_CONF | DM_HTTP_SRV_CONF | DM_HTTP_LOC_CONF)
+#define DM_PX_SSL(f)                                                           \
+    DM_SSL_CLI(DM_CONF_LEVEL_LOC, offsetof(dm_http_proxy_loc_conf_t, ssl), f)
 
 static const dm_command_t dm_http_proxy_commands[] = {
     {dm_string("proxy_pass"), DM_HTTP_LOC_CONF, DM_CONF_TAKE1,
@@ -113,6 +123,28 @@ static const dm_command_t dm_http_proxy_commands[] = {
      dm_http_proxy_add_flag, DM_CONF_LEVEL_LOC, DM_HTTP_PROXY_REQID, NULL},
     {dm_string("underscores_in_headers"), DM_PX_ANY, DM_CONF_FLAG,
      dm_conf_set_flag_slot, DM_PX_LOC(underscores), NULL},
+    {dm_string("proxy_ssl_verify"), DM_PX_ANY, DM_CONF_FLAG,
+     dm_conf_set_flag_slot, DM_PX_SSL(verify), NULL},
+    {dm_string("proxy_ssl_trusted_certificate"), DM_PX_ANY, DM_CONF_TAKE1,
+     dm_conf_set_str_slot, DM_PX_SSL(trusted_certificate), NULL},
+    {dm_string("proxy_ssl_verify_depth"), DM_PX_ANY, DM_CONF_TAKE1,
+     dm_conf_set_num_slot, DM_PX_SSL(verify_depth), &dm_ssl_depth_bounds},
+    {dm_string("proxy_ssl_name"), DM_PX_ANY, DM_CONF_TAKE1,
+     dm_conf_set_str_slot, DM_PX_SSL(name), NULL},
+    {dm_string("proxy_ssl_server_name"), DM_PX_ANY, DM_CONF_FLAG,
+     dm_conf_set_flag_slot, DM_PX_SSL(server_name), NULL},
+    {dm_string("proxy_ssl_certificate"), DM_PX_ANY, DM_CONF_TAKE1,
+     dm_conf_set_str_slot, DM_PX_SSL(certificate), NULL},
+    {dm_string("proxy_ssl_certificate_key"), DM_PX_ANY, DM_CONF_TAKE1,
+     dm_conf_set_str_slot, DM_PX_SSL(certificate_key), NULL},
+    {dm_string("proxy_ssl_protocols"), DM_PX_ANY, DM_CONF_1MORE,
+     dm_ssl_set_protocols, DM_PX_SSL(protocols), NULL},
+    {dm_string("proxy_ssl_ciphers"), DM_PX_ANY, DM_CONF_TAKE1,
+     dm_conf_set_str_slot, DM_PX_SSL(ciphers), NULL},
+    {dm_string("proxy_ssl_conf_command"), DM_PX_ANY, DM_CONF_TAKE2,
+     dm_conf_set_keyval_slot, DM_PX_SSL(conf_commands), NULL},
+    {dm_string("proxy_ssl_session_reuse"), DM_PX_ANY, DM_CONF_FLAG,
+     dm_conf_set_flag_slot, DM_PX_SSL(session_reuse), NULL},
     {dm_string("keepalive"), DM_HTTP_UPS_CONF, DM_CONF_TAKE1,
      dm_conf_set_num_slot, DM_PX_UPS(keepalive), &dm_http_proxy_ka_bounds},
     {dm_string("keepalive_timeout"), DM_HTTP_UPS_CONF, DM_CONF_TAKE1,
@@ -179,6 +211,7 @@ dm_http_proxy_create_loc_conf(dm_conf_t *cf)
     conf->buffer_size = DM_CONF_UNSET_SIZE;
     conf->buffers = DM_CONF_UNSET_SIZE;
     conf->underscores = DM_CONF_UNSET;
+    dm_ssl_client_conf_init(&conf->ssl);
     return conf;
 }
 
@@ -220,10 +253,25 @@ dm_http_proxy_merge_loc_conf(dm_conf_t *cf, void *parent, void *child)
                 | (DM_HTTP_PROXY_ADD_DEFAULT & ~conf->add_set & ~prev->add_set);
     conf->add_set = 0x3f; /* every switch is decided from here down */
     dm_conf_merge_value(conf->underscores, prev->underscores, 0);
-    return DM_CONF_OK;
+
+    /* proxy_ssl_name defaults to this location's proxy_pass host, not to
+       an enclosing location's */
+    if (conf->ssl.name.data == NULL && prev->host.len
+        && prev->ssl.name.data == prev->host.data) {
+        if (conf->host.len) {
+            conf->ssl.name = conf->host;
+        } else {
+            dm_str_set(&conf->ssl.name, "");
+        }
+    }
+    /* the context is built for https:// (with variables too: the scheme
+       is the written one) */
+    return dm_ssl_client_conf_merge(cf, &prev->ssl, &conf->ssl, conf->https,
+                                    conf->host.len ? &conf->host : NULL);
 }
 
-/* proxy_pass http://HOST[:PORT][/URI] with HOST an upstream or an address. */
+/* proxy_pass http[s]://HOST[:PORT][/URI], HOST an upstream or an address
+   (https: TLS to it, port 443 unless given). */
 static char *
 dm_http_proxy_pass(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
 {
@@ -236,6 +284,8 @@ dm_http_proxy_pass(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
     dm_inet_addr_t addr;
     const char *err;
     u_char *slash;
+    in_port_t port;
+    size_t skip;
 
     if (plcf->upstream || plcf->target || plcf->upstream_name.len) {
         return "is duplicate";
@@ -244,15 +294,17 @@ dm_http_proxy_pass(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
     plcf->file = cf->file->name;
     plcf->line = cf->file->dir_line;
     if (url.len > 8 && strncasecmp((char *) url.data, "https://", 8) == 0) {
+        plcf->https = 1;
+        skip = 8;
+        port = 443;
+    } else if (url.len > 7
+               && strncasecmp((char *) url.data, "http://", 7) == 0) {
+        skip = 7;
+        port = 80;
+    } else {
         dm_conf_log_error(DM_LOG_EMERG, cf, 0,
-                          "https upstreams are not supported by this version "
-                          "in \"%s\"",
-                          url.data);
-        return DM_CONF_ERROR;
-    }
-    if (url.len <= 7 || strncasecmp((char *) url.data, "http://", 7) != 0) {
-        dm_conf_log_error(DM_LOG_EMERG, cf, 0,
-                          "invalid URL prefix in \"%s\": it must be http://",
+                          "invalid URL prefix in \"%s\": it must be http:// "
+                          "or https://",
                           url.data);
         return DM_CONF_ERROR;
     }
@@ -265,8 +317,8 @@ dm_http_proxy_pass(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
         }
         return DM_CONF_OK;
     }
-    host.data = url.data + 7;
-    host.len = url.len - 7;
+    host.data = url.data + skip;
+    host.len = url.len - skip;
     slash = memchr(host.data, '/', host.len);
     if (slash) {
         plcf->uri.data = slash;
@@ -287,19 +339,20 @@ dm_http_proxy_pass(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
         return "has no host";
     }
     plcf->host = host;
-    if (dm_inet_parse(host.data, host.len, 80, &addr, &err) == DM_OK) {
-        /* an address: an implicit group of one server (port 80 unless
-           given, as nginx) */
+    if (dm_inet_parse(host.data, host.len, port, &addr, &err) == DM_OK) {
+        /* an address: an implicit group of one server (port 80, or 443
+           for https, unless given, as nginx) */
         dm_str_t a = host;
 
         if (addr.no_port) {
-            a.data = dm_pnalloc(cf->pool, host.len + 3);
+            a.data = dm_pnalloc(cf->pool, host.len + 4);
             if (a.data == NULL) {
                 return DM_CONF_ERROR;
             }
             memcpy(a.data, host.data, host.len);
-            memcpy(a.data + host.len, ":80", 3);
-            a.len = host.len + 3;
+            a.len = host.len;
+            a.len += (size_t) snprintf((char *) a.data + a.len, 5, ":%u",
+                                       (unsigned) port);
         }
         plcf->upstream = dm_upstream_conf_implicit(cf, &a);
         return plcf->upstream ? DM_CONF_OK : DM_CONF_ERROR;

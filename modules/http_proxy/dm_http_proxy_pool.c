@@ -12,13 +12,23 @@
  *
  * The pool is a fixed array of slots per worker, allocated once; no
  * allocation per request.
+ *
+ * A connection to an https upstream is kept with its TLS context and the
+ * name it verified and sent (SNI): only a request that would have set up
+ * the very same TLS takes it, never a plain one, never one that expects
+ * another name or other trusted certificates. While idle, its bytes are
+ * looked at through TLS: a TLS 1.3 server sends session tickets after the
+ * handshake, which arrive on a perfectly good connection.
  */
 #include <dm_core.h>
 #include <dm_event.h>
 #include <dm_http_conf.h>
 #include <dm_http_request.h>
-#include <dm_http_proxy.h>
 #include <dm_worker.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <dm_ssl.h>
+#include <dm_http_proxy.h>
 
 /* Most idle connections of a worker, over all groups. */
 #define DM_HTTP_PROXY_POOL_MAX 1024
@@ -28,7 +38,10 @@ typedef struct dm_http_proxy_idle_s dm_http_proxy_idle_t;
 struct dm_http_proxy_idle_s {
     dm_connection_t *c;            /* NULL: a free slot */
     dm_http_proxy_ups_conf_t *ups; /* whose */
-    struct sockaddr_storage sa;    /* the peer */
+    void *tls_ctx;                 /* its SSL_CTX, NULL: plain */
+    size_t tls_name_len;           /* the name it verified and sent */
+    u_char tls_name[256];
+    struct sockaddr_storage sa; /* the peer */
     socklen_t socklen;
     dm_uint_t requests; /* carried so far */
     dm_msec_t since;    /* idle since */
@@ -72,6 +85,47 @@ dm_http_proxy_idle_drop(dm_http_proxy_idle_t *it)
     }
 }
 
+void
+dm_http_proxy_pool_key(dm_http_proxy_ctx_t *ctx, dm_http_proxy_pool_key_t *key)
+{
+    if (ctx->tls == NULL) {
+        key->tls_ctx = NULL;
+        key->tls_name.data = NULL;
+        key->tls_name.len = 0;
+        return;
+    }
+    key->tls_ctx = ctx->tls->ctx;
+    /* proxy_ssl_name, else the proxy_pass host (dm_ssl_client_start_host) */
+    key->tls_name = ctx->tls->name.len ? ctx->tls->name : ctx->proxy_host;
+}
+
+/*
+ * Whether an idle TLS connection is still clean: records that carry no
+ * data (tickets, a key update) are taken in by SSL_peek, which then wants
+ * more bytes; data or a close_notify makes it unusable.
+ */
+static int
+dm_http_proxy_idle_tls_ok(dm_connection_t *c)
+{
+    dm_ssl_connection_t *sc = c->ssl;
+    u_char b;
+    int n, err;
+
+    ERR_clear_error();
+    n = SSL_peek(sc->ssl, &b, 1);
+    if (n > 0) {
+        return 0;
+    }
+    err = SSL_get_error(sc->ssl, n);
+    ERR_clear_error();
+    if (err == SSL_ERROR_WANT_READ) {
+        return 1;
+    }
+    /* a close, an alert, a reset */
+    sc->no_shutdown = err != SSL_ERROR_ZERO_RETURN;
+    return 0;
+}
+
 /* The backend spoke or closed while idle, or the idle time is over. */
 static void
 dm_http_proxy_idle_handler(dm_event_t *ev)
@@ -82,8 +136,13 @@ dm_http_proxy_idle_handler(dm_event_t *ev)
 
     if (!ev->timedout && !c->close) {
         /* a close (0) or stray bytes: either way it cannot be reused */
-        if (recv(c->fd, &b, 1, MSG_PEEK) < 0
-            && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (c->ssl) {
+            if (dm_http_proxy_idle_tls_ok(c)) {
+                ev->ready = 0;
+                return;
+            }
+        } else if (recv(c->fd, &b, 1, MSG_PEEK) < 0
+                   && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             ev->ready = 0;
             return;
         }
@@ -91,9 +150,23 @@ dm_http_proxy_idle_handler(dm_event_t *ev)
     dm_http_proxy_idle_drop(it);
 }
 
+/* Whether an idle connection was set up as a request wants it. */
+static int
+dm_http_proxy_idle_fits(const dm_http_proxy_idle_t *it,
+                        const dm_http_proxy_pool_key_t *key)
+{
+    return it->tls_ctx == key->tls_ctx
+           && (key->tls_ctx == NULL
+               || (it->tls_name_len == key->tls_name.len
+                   && memcmp(it->tls_name, key->tls_name.data,
+                             key->tls_name.len)
+                          == 0));
+}
+
 dm_connection_t *
 dm_http_proxy_pool_get(dm_http_proxy_ups_conf_t *ups, struct sockaddr *sa,
-                       socklen_t len, dm_uint_t *requests)
+                       socklen_t len, const dm_http_proxy_pool_key_t *key,
+                       dm_uint_t *requests)
 {
     dm_http_proxy_idle_t *it;
     dm_connection_t *c;
@@ -106,7 +179,8 @@ dm_http_proxy_pool_get(dm_http_proxy_ups_conf_t *ups, struct sockaddr *sa,
          q != dm_queue_sentinel(&dm_http_proxy_lru); q = dm_queue_next(q)) {
         it = dm_queue_data(q, dm_http_proxy_idle_t, link);
         if (it->ups != ups || it->socklen != len
-            || memcmp(&it->sa, sa, len) != 0) {
+            || memcmp(&it->sa, sa, len) != 0
+            || !dm_http_proxy_idle_fits(it, key)) {
             continue;
         }
         c = it->c;
@@ -126,7 +200,7 @@ dm_http_proxy_pool_get(dm_http_proxy_ups_conf_t *ups, struct sockaddr *sa,
 
 void
 dm_http_proxy_pool_put(dm_http_proxy_ups_conf_t *ups, dm_connection_t *c,
-                       dm_uint_t requests)
+                       const dm_http_proxy_pool_key_t *key, dm_uint_t requests)
 {
     dm_msec_t timeout = ups->keepalive_timeout == DM_CONF_UNSET_MSEC
                             ? 60000
@@ -143,7 +217,9 @@ dm_http_proxy_pool_put(dm_http_proxy_ups_conf_t *ups, dm_connection_t *c,
     }
     if (max == 0 || (dm_int_t) requests >= maxreq || c->error || c->close
         || dm_worker_exiting || c->sockaddr == NULL
-        || c->socklen > sizeof(it->sa)) {
+        || c->socklen > sizeof(it->sa)
+        || (c->ssl != NULL) != (key->tls_ctx != NULL)
+        || key->tls_name.len > sizeof(it->tls_name)) {
         dm_connection_close(c);
         return;
     }
@@ -168,6 +244,11 @@ dm_http_proxy_pool_put(dm_http_proxy_ups_conf_t *ups, dm_connection_t *c,
     dm_queue_remove(q);
     it->c = c;
     it->ups = ups;
+    it->tls_ctx = key->tls_ctx;
+    it->tls_name_len = key->tls_name.len;
+    if (key->tls_name.len) {
+        memcpy(it->tls_name, key->tls_name.data, key->tls_name.len);
+    }
     memcpy(&it->sa, c->sockaddr, c->socklen);
     it->socklen = c->socklen;
     it->requests = requests;
@@ -184,8 +265,9 @@ dm_http_proxy_pool_put(dm_http_proxy_ups_conf_t *ups, dm_connection_t *c,
         dm_http_proxy_idle_drop(it);
         return;
     }
-    if (c->read->ready) {
-        /* bytes or a close already arrived */
+    if (c->read->ready || c->ssl) {
+        /* bytes or a close already arrived (TLS: or wait decrypted in
+           OpenSSL's buffer, or tickets in the socket) */
         dm_http_proxy_idle_handler(c->read);
     }
 }

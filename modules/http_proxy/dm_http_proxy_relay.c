@@ -21,6 +21,8 @@
 #include <dm_http_conf.h>
 #include <dm_http_parse.h>
 #include <dm_http_request.h>
+#include <openssl/ssl.h>
+#include <dm_ssl.h>
 #include <dm_http_proxy.h>
 
 static void dm_http_proxy_client_read(dm_event_t *ev);

@@ -11,6 +11,8 @@
 #include <dm_event.h>
 #include <dm_http_conf.h>
 #include <dm_http_request.h>
+#include <openssl/ssl.h>
+#include <dm_ssl.h>
 #include <dm_http_proxy.h>
 
 #include <sys/socket.h>
@@ -50,6 +52,11 @@ dm_http_proxy_tunnel_move(dm_connection_t *src, dm_connection_t *dst,
                     *count += n;
                 }
                 progress = 1;
+                if (b->pos < b->last) {
+                    /* TLS writes a record per call and leaves the event
+                       ready: write on until it is drained or blocks */
+                    continue;
+                }
             }
         }
         if (b->pos == b->last) {
@@ -93,11 +100,15 @@ dm_http_proxy_tunnel_run(dm_http_proxy_ctx_t *ctx)
         dm_http_proxy_tunnel_end(ctx, "closed on an error");
         return;
     }
+    /* a half-close goes on; over TLS as a close_notify first (TLS 1.3
+       lets the other way go on after it) */
     if (down && !ctx->down_eof && ctx->in.pos == ctx->in.last) {
+        dm_ssl_shutdown(u);
         (void) shutdown(u->fd, SHUT_WR);
         ctx->down_eof = 1;
     }
     if (up && !ctx->up_eof && ctx->out.pos == ctx->out.last) {
+        dm_ssl_shutdown(c);
         (void) shutdown(c->fd, SHUT_WR);
         ctx->up_eof = 1;
     }

@@ -17,6 +17,8 @@
 #include <dm_http_parse.h>
 #include <dm_http_request.h>
 #include <dm_http_realip.h>
+#include <openssl/ssl.h>
+#include <dm_ssl.h>
 #include <dm_http_proxy.h>
 
 static void dm_http_proxy_connect(dm_http_proxy_ctx_t *ctx);
@@ -208,7 +210,8 @@ dm_http_proxy_uri(dm_http_proxy_ctx_t *ctx, const dm_str_t *uri, int has_uri,
     return DM_OK;
 }
 
-/* proxy_pass http://$var...: an upstream's name or an address, and a URI. */
+/* proxy_pass http[s]://$var...: an upstream's name or an address, and a
+   URI; https:// goes over TLS (port 443 unless given). */
 static dm_int_t
 dm_http_proxy_target(dm_http_proxy_ctx_t *ctx, dm_str_t *uri, int *has_uri)
 {
@@ -220,15 +223,25 @@ dm_http_proxy_target(dm_http_proxy_ctx_t *ctx, dm_str_t *uri, int *has_uri)
     dm_str_t v, host;
     const char *err;
     u_char *slash;
+    in_port_t port;
+    size_t skip;
 
     if (dm_complex_eval(&r->vars, ctx->conf->target, &v) != DM_OK) {
         return DM_ERROR;
     }
-    if (v.len <= 7 || strncasecmp((char *) v.data, "http://", 7) != 0) {
+    if (v.len > 8 && strncasecmp((char *) v.data, "https://", 8) == 0) {
+        ctx->tls = &ctx->conf->ssl;
+        skip = 8;
+        port = 443;
+    } else if (v.len > 7 && strncasecmp((char *) v.data, "http://", 7) == 0) {
+        ctx->tls = NULL;
+        skip = 7;
+        port = 80;
+    } else {
         goto bad;
     }
-    host.data = v.data + 7;
-    host.len = v.len - 7;
+    host.data = v.data + skip;
+    host.len = v.len - skip;
     slash = memchr(host.data, '/', host.len);
     if (slash) {
         uri->data = slash;
@@ -246,7 +259,7 @@ dm_http_proxy_target(dm_http_proxy_ctx_t *ctx, dm_str_t *uri, int *has_uri)
         return DM_OK;
     }
     if (host.len == 0
-        || dm_inet_parse(host.data, host.len, 80, &addr, &err) != DM_OK) {
+        || dm_inet_parse(host.data, host.len, port, &addr, &err) != DM_OK) {
         goto bad;
     }
     ctx->addr = dm_palloc(r->pool, addr.socklen);
@@ -394,6 +407,7 @@ dm_http_proxy_start(dm_http_proxy_ctx_t *ctx)
     } else {
         ctx->group = plcf->upstream->group;
         ctx->proxy_host = plcf->host;
+        ctx->tls = plcf->https ? &plcf->ssl : NULL;
         if (plcf->upstream->ctx) {
             ctx->ups =
                 plcf->upstream->ctx->srv_conf[dm_http_proxy_module.ctx_index];
@@ -470,6 +484,7 @@ dm_http_proxy_connect(dm_http_proxy_ctx_t *ctx)
     dm_http_proxy_loc_conf_t *plcf = ctx->conf;
     dm_connection_t *c = r->connection, *u;
     dm_upstream_peer_t *peer = NULL;
+    dm_http_proxy_pool_key_t key;
     dm_http_proxy_attempt_t *a;
     dm_event_peer_t pc;
     dm_int_t rc;
@@ -514,7 +529,8 @@ dm_http_proxy_connect(dm_http_proxy_ctx_t *ctx)
     ctx->connected = 0;
 
     if (plcf->http_version == 11 && !ctx->fresh_retry) {
-        u = dm_http_proxy_pool_get(ctx->ups, pc.sockaddr, pc.socklen,
+        dm_http_proxy_pool_key(ctx, &key);
+        u = dm_http_proxy_pool_get(ctx->ups, pc.sockaddr, pc.socklen, &key,
                                    &ctx->requests);
         if (u) {
             ctx->reused = 1;
@@ -555,6 +571,65 @@ dm_http_proxy_connect(dm_http_proxy_ctx_t *ctx)
     }
 }
 
+/* The connection is up (and through TLS for https): the request goes. */
+static void
+dm_http_proxy_established(dm_http_proxy_ctx_t *ctx)
+{
+    dm_connection_t *u = ctx->upstream;
+    dm_http_proxy_attempt_t *a = &ctx->attempts[ctx->nattempts - 1];
+
+    a->connected = 1;
+    ctx->connected = 1;
+    /* as nginx's $upstream_connect_time: the TLS handshake included */
+    a->connect = dm_current_msec - ctx->attempt_start;
+    if (ctx->group) {
+        dm_upstream_succeeded(&ctx->pick);
+        dm_upstream_connected(&ctx->pick);
+    }
+    ctx->request->connection->log->action = "proxying";
+    u->log->action = "proxying";
+    dm_http_proxy_relay(ctx);
+}
+
+/*
+ * The TLS handshake with the upstream, driven by both of its events and
+ * bounded, with the connect, by proxy_connect_timeout (as nginx). A
+ * failed handshake or certificate is an "error" for proxy_next_upstream.
+ */
+static void
+dm_http_proxy_handshake(dm_event_t *ev)
+{
+    dm_connection_t *u = ev->data;
+    dm_http_proxy_ctx_t *ctx = u->data;
+    dm_http_proxy_attempt_t *a = &ctx->attempts[ctx->nattempts - 1];
+    dm_int_t rc;
+
+    if (ev->timedout) {
+        dm_log_error(DM_LOG_ERR, u->log, ETIMEDOUT,
+                     "upstream %.*s timed out in the SSL handshake",
+                     DM_STR_ARG(a->addr));
+        dm_http_proxy_next(ctx, DM_HTTP_PROXY_FT_TIMEOUT, 1);
+        return;
+    }
+    rc = dm_ssl_handshake(u);
+    if (rc == DM_AGAIN) {
+        return;
+    }
+    dm_event_timer_del(u->write);
+    if (rc != DM_OK) {
+        /* the reason when it was the certificate */
+        (void) dm_ssl_client_verify(ctx->tls, u);
+    }
+    if (rc != DM_OK || dm_ssl_client_verify(ctx->tls, u) != DM_OK) {
+        dm_log_error(DM_LOG_ERR, u->log, 0,
+                     "SSL handshake with upstream %.*s failed",
+                     DM_STR_ARG(a->addr));
+        dm_http_proxy_next(ctx, DM_HTTP_PROXY_FT_ERROR, 1);
+        return;
+    }
+    dm_http_proxy_established(ctx);
+}
+
 static void
 dm_http_proxy_connected(dm_event_t *wev)
 {
@@ -569,22 +644,32 @@ dm_http_proxy_connected(dm_event_t *wev)
         dm_http_proxy_next(ctx, DM_HTTP_PROXY_FT_TIMEOUT, 1);
         return;
     }
-    dm_event_timer_del(wev);
     if (dm_event_connect_check(u) != DM_OK) {
+        dm_event_timer_del(wev);
         dm_http_proxy_next(ctx, DM_HTTP_PROXY_FT_ERROR, 1);
         return;
     }
-    a->connected = 1;
-    ctx->connected = 1;
-    a->connect = dm_current_msec - ctx->attempt_start;
-    if (ctx->group) {
-        dm_upstream_succeeded(&ctx->pick);
-        dm_upstream_connected(&ctx->pick);
-    }
     (void) dm_connection_tcp_nodelay(u);
-    ctx->request->connection->log->action = "proxying";
-    u->log->action = "proxying";
-    dm_http_proxy_relay(ctx);
+    if (ctx->tls == NULL) {
+        dm_event_timer_del(wev);
+        dm_http_proxy_established(ctx);
+        return;
+    }
+    if (dm_ssl_client_start_host(ctx->tls, u, &ctx->proxy_host) != DM_OK) {
+        dm_event_timer_del(wev);
+        dm_http_proxy_finish(ctx, 502);
+        return;
+    }
+    /* what is left of proxy_connect_timeout bounds the handshake too */
+    if (!wev->timer_set
+        && dm_event_timer_add(wev, ctx->conf->connect_timeout) != DM_OK) {
+        dm_http_proxy_finish(ctx, 500);
+        return;
+    }
+    u->log->action = "SSL handshaking to upstream";
+    u->read->handler = dm_http_proxy_handshake;
+    u->write->handler = dm_http_proxy_handshake;
+    dm_http_proxy_handshake(wev);
 }
 
 static int
@@ -669,6 +754,7 @@ dm_http_proxy_finish(dm_http_proxy_ctx_t *ctx, dm_uint_t status)
 {
     dm_http_request_t *r = ctx->request;
     dm_connection_t *c = r->connection, *u = ctx->upstream;
+    dm_http_proxy_pool_key_t key;
     dm_http_proxy_attempt_t *a;
 
     if (ctx->finished) {
@@ -692,7 +778,8 @@ dm_http_proxy_finish(dm_http_proxy_ctx_t *ctx, dm_uint_t status)
                                          - ctx->recv_base));
         }
         if (status == 0 && ctx->upstream_keep) {
-            dm_http_proxy_pool_put(ctx->ups, u, ctx->requests + 1);
+            dm_http_proxy_pool_key(ctx, &key);
+            dm_http_proxy_pool_put(ctx->ups, u, &key, ctx->requests + 1);
         } else {
             dm_connection_close(u);
         }

@@ -12,6 +12,8 @@
 #include <dm_http_conf.h>
 #include <dm_http_parse.h>
 #include <dm_http_request.h>
+#include <openssl/ssl.h>
+#include <dm_ssl.h>
 #include <dm_http_proxy.h>
 
 #define DM_PXV_ADDR     0

@@ -1,6 +1,9 @@
 /*
  * doorman: the tcp_stream module: the L4 proxy (proxy_pass in stream
  * servers), shared between its configuration/connect file and its relay.
+ *
+ * Files that include it include <openssl/ssl.h> and <dm_ssl.h> before it
+ * (a server embeds its proxy_ssl_* structure).
  */
 #ifndef DM_TCP_STREAM_H
 #define DM_TCP_STREAM_H
@@ -22,6 +25,8 @@ typedef struct {
     dm_flag_t splice;                 /* proxy_splice (on) */
     dm_int_t requests;                /* proxy_requests (0: no limit) */
     dm_int_t responses;               /* proxy_responses (unset: none) */
+    dm_ssl_client_conf_t ssl;         /* proxy_ssl on and proxy_ssl_* */
+    dm_str_t host;                    /* proxy_pass NAME or ADDRESS */
     dm_str_t file;                    /* the proxy_pass line */
     dm_uint_t line;
 } dm_tcp_stream_srv_conf_t;
@@ -51,6 +56,7 @@ typedef struct {
     struct sockaddr *addr;      /* a runtime target ($var) */
     socklen_t addrlen;
     dm_str_t addr_text;
+    dm_str_t host; /* proxy_pass $var: its value (proxy_ssl_name) */
     unsigned connected:1;
     dm_uint_t requests;  /* UDP: datagrams to the upstream */
     dm_uint_t responses; /* UDP: datagrams back */

@@ -6,14 +6,24 @@
  *   proxy_next_upstream on|off;  proxy_next_upstream_tries N;
  *   proxy_next_upstream_timeout TIME;  proxy_bind ADDRESS [transparent] | off;
  *   proxy_splice on|off;
+ *   proxy_ssl on|off;  proxy_ssl_verify on|off;
+ *   proxy_ssl_trusted_certificate FILE;  proxy_ssl_verify_depth N;
+ *   proxy_ssl_name NAME;  proxy_ssl_server_name on|off;
+ *   proxy_ssl_certificate FILE;  proxy_ssl_certificate_key FILE;
+ *   proxy_ssl_protocols PROTOCOL...;  proxy_ssl_ciphers CIPHERS;
+ *   proxy_ssl_conf_command NAME VALUE;  proxy_ssl_session_reuse on|off;
  *
  * The payload is never parsed. A connect that fails or times out goes to
- * the next peer (within the tries and the time allowed); once connected,
- * bytes are relayed both ways (dm_tcp_stream_relay.c).
+ * the next peer (within the tries and the time allowed); with proxy_ssl
+ * on, so does a TLS handshake or certificate that fails (the connect and
+ * the handshake share proxy_connect_timeout). Once connected, bytes are
+ * relayed both ways (dm_tcp_stream_relay.c).
  */
 #include <dm_core.h>
 #include <dm_event.h>
 #include <dm_stream.h>
+#include <openssl/ssl.h>
+#include <dm_ssl.h>
 #include <dm_tcp_stream.h>
 
 static void *dm_tcp_stream_create_srv_conf(dm_conf_t *cf);
@@ -38,6 +48,9 @@ static const dm_conf_bounds_t dm_tcp_stream_count_bounds = {0, 1000000000};
 static const dm_conf_bounds_t dm_tcp_stream_ntime_bounds = {0, 7LL * 86400000};
 
 #define DM_TCP_SRV(f) DM_CONF_LEVEL_SRV, offsetof(dm_tcp_stream_srv_conf_t, f)
+#define DM_TCP_SSL(f)                                                          \
+    DM_SSL_CLI(DM_CONF_LEVEL_SRV, offsetof(dm_tcp_stream_srv_conf_t, ssl), f)
+#define DM_TCP_ANY (DM_STREAM_MAIN_CONF | DM_STREAM_SRV_CONF)
 
 static const dm_command_t dm_tcp_stream_commands[] = {
     {dm_string("proxy_pass"), DM_STREAM_SRV_CONF, DM_CONF_TAKE1,
@@ -72,6 +85,30 @@ static const dm_command_t dm_tcp_stream_commands[] = {
      &dm_tcp_stream_count_bounds},
     {dm_string("proxy_splice"), DM_STREAM_MAIN_CONF | DM_STREAM_SRV_CONF,
      DM_CONF_FLAG, dm_conf_set_flag_slot, DM_TCP_SRV(splice), NULL},
+    {dm_string("proxy_ssl"), DM_TCP_ANY, DM_CONF_FLAG, dm_conf_set_flag_slot,
+     DM_TCP_SSL(enable), NULL},
+    {dm_string("proxy_ssl_verify"), DM_TCP_ANY, DM_CONF_FLAG,
+     dm_conf_set_flag_slot, DM_TCP_SSL(verify), NULL},
+    {dm_string("proxy_ssl_trusted_certificate"), DM_TCP_ANY, DM_CONF_TAKE1,
+     dm_conf_set_str_slot, DM_TCP_SSL(trusted_certificate), NULL},
+    {dm_string("proxy_ssl_verify_depth"), DM_TCP_ANY, DM_CONF_TAKE1,
+     dm_conf_set_num_slot, DM_TCP_SSL(verify_depth), &dm_ssl_depth_bounds},
+    {dm_string("proxy_ssl_name"), DM_TCP_ANY, DM_CONF_TAKE1,
+     dm_conf_set_str_slot, DM_TCP_SSL(name), NULL},
+    {dm_string("proxy_ssl_server_name"), DM_TCP_ANY, DM_CONF_FLAG,
+     dm_conf_set_flag_slot, DM_TCP_SSL(server_name), NULL},
+    {dm_string("proxy_ssl_certificate"), DM_TCP_ANY, DM_CONF_TAKE1,
+     dm_conf_set_str_slot, DM_TCP_SSL(certificate), NULL},
+    {dm_string("proxy_ssl_certificate_key"), DM_TCP_ANY, DM_CONF_TAKE1,
+     dm_conf_set_str_slot, DM_TCP_SSL(certificate_key), NULL},
+    {dm_string("proxy_ssl_protocols"), DM_TCP_ANY, DM_CONF_1MORE,
+     dm_ssl_set_protocols, DM_TCP_SSL(protocols), NULL},
+    {dm_string("proxy_ssl_ciphers"), DM_TCP_ANY, DM_CONF_TAKE1,
+     dm_conf_set_str_slot, DM_TCP_SSL(ciphers), NULL},
+    {dm_string("proxy_ssl_conf_command"), DM_TCP_ANY, DM_CONF_TAKE2,
+     dm_conf_set_keyval_slot, DM_TCP_SSL(conf_commands), NULL},
+    {dm_string("proxy_ssl_session_reuse"), DM_TCP_ANY, DM_CONF_FLAG,
+     dm_conf_set_flag_slot, DM_TCP_SSL(session_reuse), NULL},
     dm_null_command,
 };
 
@@ -106,6 +143,7 @@ dm_tcp_stream_create_srv_conf(dm_conf_t *cf)
     conf->splice = DM_CONF_UNSET;
     conf->requests = DM_CONF_UNSET;
     conf->responses = DM_CONF_UNSET;
+    dm_ssl_client_conf_init(&conf->ssl);
     return conf;
 }
 
@@ -128,7 +166,9 @@ dm_tcp_stream_merge_srv_conf(dm_conf_t *cf, void *parent, void *child)
     dm_conf_merge_value(conf->splice, prev->splice, 0);
     dm_conf_merge_value(conf->requests, prev->requests, 0);
     dm_conf_merge_value(conf->responses, prev->responses, DM_CONF_UNSET);
-    return DM_CONF_OK;
+    /* proxy_ssl_name defaults to the proxy_pass name or address */
+    return dm_ssl_client_conf_merge(cf, &prev->ssl, &conf->ssl, 0,
+                                    conf->host.len ? &conf->host : NULL);
 }
 
 static char *
@@ -166,6 +206,7 @@ dm_tcp_stream_pass(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
     }
     /* an address makes an implicit group; a name is resolved after the
        block, since the upstream may come later in the file */
+    pcf->host = value[1];
     if (dm_inet_parse(value[1].data, value[1].len, 0, &addr, &err) == DM_OK) {
         pcf->upstream = dm_upstream_conf_implicit(cf, &value[1]);
         return pcf->upstream ? DM_CONF_OK : DM_CONF_ERROR;
@@ -274,6 +315,7 @@ dm_tcp_stream_target(dm_tcp_stream_ctx_t *ctx, dm_tcp_stream_srv_conf_t *pcf)
     if (dm_complex_eval(&s->vars, pcf->target, &v) != DM_OK) {
         return DM_ERROR;
     }
+    ctx->host = v;
     uscf = dm_upstream_conf_find(umcf, &v);
     if (uscf) {
         ctx->group = uscf->group;
@@ -448,31 +490,18 @@ dm_tcp_stream_connect(dm_tcp_stream_ctx_t *ctx)
     }
 }
 
+/* The upstream is up (and through TLS with proxy_ssl): relay. */
 static void
-dm_tcp_stream_connected(dm_event_t *wev)
+dm_tcp_stream_established(dm_tcp_stream_ctx_t *ctx)
 {
-    dm_connection_t *u = wev->data;
-    dm_tcp_stream_ctx_t *ctx = u->data;
+    dm_connection_t *u = ctx->upstream;
 
-    if (wev->timedout) {
-        dm_log_error(DM_LOG_ERR, u->log, ETIMEDOUT,
-                     "upstream %.*s timed out while connecting",
-                     DM_STR_ARG(u->addr_text));
-        dm_tcp_stream_next(ctx, 1);
-        return;
-    }
-    dm_event_timer_del(wev);
-    if (dm_event_connect_check(u) != DM_OK) {
-        dm_tcp_stream_next(ctx, 1);
-        return;
-    }
     ctx->connected = 1;
     if (ctx->group) {
         dm_upstream_succeeded(&ctx->pick);
         dm_upstream_connected(&ctx->pick);
     }
     if (u->type == SOCK_STREAM) {
-        (void) dm_connection_tcp_nodelay(u);
         (void) dm_connection_tcp_nodelay(ctx->session->connection);
     }
     ctx->session->connection->log->action = "proxying";
@@ -482,6 +511,94 @@ dm_tcp_stream_connected(dm_event_t *wev)
         return;
     }
     dm_tcp_stream_relay_start(ctx);
+}
+
+/*
+ * proxy_ssl on: the TLS handshake with the upstream, driven by both of
+ * its events, bounded with the connect by proxy_connect_timeout (as
+ * nginx). A failure goes to the next peer, as a failed connect does.
+ */
+static void
+dm_tcp_stream_handshake(dm_event_t *ev)
+{
+    dm_connection_t *u = ev->data;
+    dm_tcp_stream_ctx_t *ctx = u->data;
+    dm_tcp_stream_srv_conf_t *pcf =
+        dm_stream_session_srv_conf(ctx->session, dm_tcp_stream_module);
+    dm_int_t rc;
+
+    if (ev->timedout) {
+        dm_log_error(DM_LOG_ERR, u->log, ETIMEDOUT,
+                     "upstream %.*s timed out in the SSL handshake",
+                     DM_STR_ARG(u->addr_text));
+        dm_tcp_stream_next(ctx, 1);
+        return;
+    }
+    rc = dm_ssl_handshake(u);
+    if (rc == DM_AGAIN) {
+        return;
+    }
+    dm_event_timer_del(u->write);
+    if (rc != DM_OK) {
+        /* the reason when it was the certificate */
+        (void) dm_ssl_client_verify(&pcf->ssl, u);
+    }
+    if (rc != DM_OK || dm_ssl_client_verify(&pcf->ssl, u) != DM_OK) {
+        dm_log_error(DM_LOG_ERR, u->log, 0,
+                     "SSL handshake with upstream %.*s failed",
+                     DM_STR_ARG(u->addr_text));
+        dm_tcp_stream_next(ctx, 1);
+        return;
+    }
+    dm_tcp_stream_established(ctx);
+}
+
+static void
+dm_tcp_stream_connected(dm_event_t *wev)
+{
+    dm_connection_t *u = wev->data;
+    dm_tcp_stream_ctx_t *ctx = u->data;
+    dm_tcp_stream_srv_conf_t *pcf =
+        dm_stream_session_srv_conf(ctx->session, dm_tcp_stream_module);
+
+    if (wev->timedout) {
+        dm_log_error(DM_LOG_ERR, u->log, ETIMEDOUT,
+                     "upstream %.*s timed out while connecting",
+                     DM_STR_ARG(u->addr_text));
+        dm_tcp_stream_next(ctx, 1);
+        return;
+    }
+    if (dm_event_connect_check(u) != DM_OK) {
+        dm_event_timer_del(wev);
+        dm_tcp_stream_next(ctx, 1);
+        return;
+    }
+    if (u->type == SOCK_STREAM) {
+        (void) dm_connection_tcp_nodelay(u);
+    }
+    /* no DTLS: proxy_ssl applies to TCP */
+    if (!pcf->ssl.enable || u->type != SOCK_STREAM) {
+        dm_event_timer_del(wev);
+        dm_tcp_stream_established(ctx);
+        return;
+    }
+    if (dm_ssl_client_start_host(&pcf->ssl, u,
+                                 ctx->host.len ? &ctx->host : NULL)
+        != DM_OK) {
+        dm_event_timer_del(wev);
+        dm_stream_session_finalize(ctx->session, DM_STREAM_BAD_GATEWAY);
+        return;
+    }
+    /* what is left of proxy_connect_timeout bounds the handshake too */
+    if (!wev->timer_set
+        && dm_event_timer_add(wev, pcf->connect_timeout) != DM_OK) {
+        dm_stream_session_finalize(ctx->session, DM_STREAM_INTERNAL_ERROR);
+        return;
+    }
+    u->log->action = "SSL handshaking to upstream";
+    u->read->handler = dm_tcp_stream_handshake;
+    u->write->handler = dm_tcp_stream_handshake;
+    dm_tcp_stream_handshake(wev);
 }
 
 static void

@@ -20,6 +20,8 @@
 #include <dm_core.h>
 #include <dm_event.h>
 #include <dm_stream.h>
+#include <openssl/ssl.h>
+#include <dm_ssl.h>
 #include <dm_tcp_stream.h>
 
 #define DM_TCP_PIPE_SIZE 65536
@@ -283,9 +285,12 @@ dm_tcp_stream_move(dm_tcp_stream_ctx_t *ctx, dm_tcp_stream_dir_t *d,
         (void) dm_tcp_pipe_get(d->pipe);
     }
 
-    /* the source is done and everything is out: pass the half-close on */
+    /* the source is done and everything is out: pass the half-close on,
+       over TLS as a close_notify first (the other way may go on: TLS 1.3
+       allows it, and TLS 1.2 peers mostly read on after one) */
     if (d->src_eof && dm_buf_size(b) == 0 && d->in_pipe == 0 && !d->dst_shut) {
         d->dst_shut = 1;
+        dm_ssl_shutdown(dst);
         if (shutdown(dst->fd, SHUT_WR) == -1 && errno != ENOTCONN) {
             dm_connection_error(dst, errno, "shutdown() failed");
         }

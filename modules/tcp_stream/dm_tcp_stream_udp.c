@@ -13,6 +13,8 @@
 #include <dm_core.h>
 #include <dm_event.h>
 #include <dm_stream.h>
+#include <openssl/ssl.h>
+#include <dm_ssl.h>
 #include <dm_tcp_stream.h>
 
 static void

@@ -5,6 +5,8 @@
 #include <dm_event.h>
 #include <dm_stats.h>
 #include <dm_os_io.h>
+#include <openssl/ssl.h>
+#include <dm_ssl.h>
 #include <netinet/tcp.h>
 
 dm_uint_t dm_connection_free_n;
@@ -165,6 +167,9 @@ dm_connection_close(dm_connection_t *c)
     c->read->active = 0;
     c->write->active = 0;
     c->destroyed = 1;
+    if (c->ssl) {
+        dm_ssl_free(c);
+    }
 
     /* close() removes the socket from epoll: no epoll_ctl needed */
     if (!c->shared && close(c->fd) == -1) {
@@ -220,6 +225,12 @@ dm_connection_lingering_close(dm_connection_t *c, dm_msec_t timeout,
 {
     dm_event_t *rev = c->read;
 
+    if (c->ssl) {
+        /* close_notify first; what the peer still sends is discarded
+           as raw bytes, undecrypted */
+        dm_ssl_shutdown(c);
+        c->recv = dm_os_recv;
+    }
     if (c->type != SOCK_STREAM || shutdown(c->fd, SHUT_WR) == -1) {
         dm_connection_close(c);
         return;

@@ -115,6 +115,8 @@ dm_listen_opts_param(const dm_str_t *value, dm_listen_opts_t *o)
         o->deferred = 1;
     } else if (dm_str_eq(value, "bind")) {
         o->bind = 1;
+    } else if (dm_str_eq(value, "ssl")) {
+        o->ssl = 1;
     } else {
         return DM_DECLINED;
     }

@@ -75,6 +75,7 @@ typedef struct {
     dm_http_core_srv_conf_t *default_server; /* for unknown names */
     dm_array_t servers;                      /* dm_http_core_srv_conf_t * */
     unsigned explicit_default:1;             /* default_server was given */
+    unsigned ssl:1;                          /* listen ... ssl */
 } dm_http_addr_t;
 
 typedef struct {

@@ -11,6 +11,7 @@
 #include <dm_http_conf.h>
 #include <dm_http_listen.h>
 #include <dm_http_request.h>
+#include <dm_http_ssl.h>
 
 static int dm_http_listen_same(const dm_inet_addr_t *a,
                                const dm_inet_addr_t *b);
@@ -64,9 +65,7 @@ dm_http_listen_set(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
             l->default_server = 1;
             continue;
         }
-        if (rc == DM_DECLINED
-            && (dm_str_eq(&value[i], "ssl")
-                || dm_str_eq(&value[i], "proxy_protocol"))) {
+        if (rc == DM_DECLINED && dm_str_eq(&value[i], "proxy_protocol")) {
             dm_conf_log_error(DM_LOG_EMERG, cf, 0,
                               "the \"%s\" parameter of \"listen\" is not "
                               "supported by this version",
@@ -108,6 +107,9 @@ dm_http_listen_addr_server(dm_conf_t *cf, dm_http_addr_t *a,
     dm_http_core_srv_conf_t **s = a->servers.elts, **slot;
     dm_uint_t i;
 
+    /* TLS is a property of the address, as nginx: one listen ... ssl
+       makes every server on it speak TLS */
+    a->ssl |= l->opts.ssl;
     if (l->default_server) {
         if (a->explicit_default && a->default_server != l->server) {
             dm_log_error(DM_LOG_EMERG, cf->log, 0,
@@ -209,6 +211,11 @@ dm_http_listen_init(dm_conf_t *cf, dm_http_core_main_conf_t *cmcf)
     if (addrs == NULL) {
         return DM_CONF_ERROR;
     }
+    for (i = 0; i < naddrs; i++) {
+        if (dm_http_ssl_check_listen(cf, &addrs[i]) != DM_CONF_OK) {
+            return DM_CONF_ERROR;
+        }
+    }
     all = cmcf->listen.elts;
 
     for (i = 0; i < naddrs; i++) {
@@ -263,13 +270,10 @@ dm_http_listen_init(dm_conf_t *cf, dm_http_core_main_conf_t *cmcf)
     return DM_CONF_OK;
 }
 
-dm_http_core_srv_conf_t *
-dm_http_listen_find_server(dm_connection_t *c, const dm_str_t *host,
-                           dm_variable_env_t *env)
+dm_http_addr_t *
+dm_http_listen_find_addr(dm_connection_t *c)
 {
     dm_http_port_t *port = c->listening->servers;
-    dm_http_addr_t *a = &port->addrs[port->naddrs - 1];
-    dm_http_core_srv_conf_t *cscf;
     dm_uint_t i;
 
     if (port->naddrs > 1 && dm_connection_local_sockaddr(c) == DM_OK) {
@@ -278,11 +282,20 @@ dm_http_listen_find_server(dm_connection_t *c, const dm_str_t *host,
                             port->addrs[i].addr.socklen, c->local_sockaddr,
                             c->local_socklen)
                 == 0) {
-                a = &port->addrs[i];
-                break;
+                return &port->addrs[i];
             }
         }
     }
+    return &port->addrs[port->naddrs - 1];
+}
+
+dm_http_core_srv_conf_t *
+dm_http_listen_find_server(dm_connection_t *c, const dm_str_t *host,
+                           dm_variable_env_t *env)
+{
+    dm_http_addr_t *a = dm_http_listen_find_addr(c);
+    dm_http_core_srv_conf_t *cscf;
+
     if (host && host->len) {
         cscf = dm_http_server_name_find(&a->servers, host, env);
         if (cscf) {

@@ -22,6 +22,9 @@ char *dm_http_listen_init(dm_conf_t *cf, dm_http_core_main_conf_t *cmcf);
  * dm_http_server_name_find; env NULL: regex names are not tried), else
  * the address's default server.
  */
+/* The address (servers, default server, ssl) a connection came to. */
+dm_http_addr_t *dm_http_listen_find_addr(dm_connection_t *c);
+
 dm_http_core_srv_conf_t *dm_http_listen_find_server(dm_connection_t *c,
                                                     const dm_str_t *host,
                                                     dm_variable_env_t *env);

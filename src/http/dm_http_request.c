@@ -19,6 +19,7 @@
 #include <dm_http_listen.h>
 #include <dm_http_parse.h>
 #include <dm_http_request.h>
+#include <dm_http_ssl.h>
 #include <dm_http_uri.h>
 #include <dm_worker.h>
 
@@ -77,6 +78,8 @@ dm_http_status_text(dm_uint_t status)
         return "Request Entity Too Large";
     case 414:
         return "Request-URI Too Large";
+    case 421:
+        return "Misdirected Request";
     case 429:
         return "Too Many Requests";
     case 431:
@@ -214,7 +217,7 @@ dm_http_rpool(dm_http_conn_t *hc)
 void
 dm_http_request_init_connection(dm_connection_t *c)
 {
-    dm_http_core_srv_conf_t *cscf = dm_http_default_server(c);
+    dm_http_addr_t *addr = dm_http_listen_find_addr(c);
     dm_pool_cleanup_t *cln;
     dm_http_conn_t *hc;
 
@@ -232,6 +235,19 @@ dm_http_request_init_connection(dm_connection_t *c)
     cln->data = hc;
     hc->connection = c;
     c->data = hc;
+    if (addr->ssl) {
+        dm_http_ssl_start(hc, addr->default_server);
+        return;
+    }
+    dm_http_request_wait(hc);
+}
+
+void
+dm_http_request_wait(dm_http_conn_t *hc)
+{
+    dm_connection_t *c = hc->connection;
+    dm_http_core_srv_conf_t *cscf = dm_http_default_server(c);
+
     c->log->action = "reading the client request line";
     c->read->handler = dm_http_wait_head;
     c->write->handler = dm_event_empty_handler;
@@ -509,6 +525,17 @@ dm_http_process(dm_http_conn_t *hc, size_t head_len,
         r->body_done = 1;
     }
 
+    if (c->ssl) {
+        dm_uint_t st = dm_http_ssl_check(r, cscf);
+
+        if (st) {
+            if (st != 421) {
+                r->keepalive = 0;
+            }
+            (void) dm_http_request_respond(r, st, NULL, NULL);
+            return;
+        }
+    }
     if (r->head.method_id == DM_HTTP_METHOD_CONNECT) {
         /* no tunnels: CONNECT is refused before any phase, as nginx */
         (void) dm_http_request_respond(r, 405, NULL, NULL);
@@ -629,6 +656,19 @@ dm_http_request_respond(dm_http_request_t *r, dm_uint_t status,
     if (body == NULL && status >= 300 && !r->error_page
         && dm_http_error_page_run(r, status) == DM_DONE) {
         return DM_DONE;
+    }
+    if (status == 495 || status == 496) {
+        /* nginx's codes for client certificates, for error_page; the
+           client and the log see 400 with nginx's texts */
+        static const dm_str_t bad =
+            dm_string("400 The SSL certificate error\n");
+        static const dm_str_t none =
+            dm_string("400 No required SSL certificate was sent\n");
+
+        if (body == NULL) {
+            body = status == 495 ? &bad : &none;
+        }
+        r->status = status = 400;
     }
     if (body == NULL && status >= 300) {
         /* a short default page, as nginx */

@@ -11,6 +11,13 @@
 void dm_http_request_init_connection(dm_connection_t *c);
 
 /*
+ * The connection is ready for its first request head (after the TLS
+ * handshake on an ssl address): reading starts, bounded by
+ * client_header_timeout.
+ */
+void dm_http_request_wait(dm_http_conn_t *hc);
+
+/*
  * Sends a complete response: status, headers (Server, Date,
  * Content-Type, Content-Length, Connection, an optional Location) and
  * body; then the request ends (its body is discarded first when needed).

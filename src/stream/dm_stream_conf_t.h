@@ -56,6 +56,7 @@ typedef struct {
 typedef struct {
     dm_inet_addr_t addr;               /* a specific local address */
     dm_stream_core_srv_conf_t *server; /* the server for it */
+    unsigned ssl:1;                    /* listen ... ssl */
 } dm_stream_addr_t;
 
 typedef struct {

@@ -3,11 +3,12 @@
  *
  *   listen ADDRESS[:PORT] | PORT [backlog=N] [rcvbuf=SIZE] [sndbuf=SIZE]
  *          [so_keepalive=on|off|[IDLE]:[INTVL]:[CNT]] [deferred] [bind]
- *          [ipv6only=on|off];
+ *          [ipv6only=on|off] [udp] [ssl];
  *
- * `udp`, `ssl` and `proxy_protocol` are reserved for the issues that
- * build them: rather than accepting and ignoring them, they are refused
- * with a message saying so.
+ * `ssl` terminates TLS on the address (the SSL phase, dm_stream_ssl.c);
+ * it cannot go with `udp`. `proxy_protocol` is reserved for the issue
+ * that builds it: rather than accepted and ignored, it is refused with a
+ * message saying so.
  */
 #include <dm_core.h>
 #include <dm_stream.h>
@@ -58,8 +59,7 @@ dm_stream_listen_set(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
                 goto invalid;
             }
             ls->udp = 1;
-        } else if (dm_str_eq(&value[i], "ssl")
-                   || dm_str_eq(&value[i], "proxy_protocol")) {
+        } else if (dm_str_eq(&value[i], "proxy_protocol")) {
             dm_conf_log_error(DM_LOG_EMERG, cf, 0,
                               "the \"%s\" parameter of \"listen\" is not "
                               "supported by this version",
@@ -75,6 +75,13 @@ dm_stream_listen_set(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
                           "invalid parameter \"%s\" of the \"listen\" "
                           "directive",
                           value[i].data);
+        return DM_CONF_ERROR;
+    }
+    if (ls->udp && ls->opts.ssl) {
+        /* DTLS is not supported */
+        dm_conf_log_error(DM_LOG_EMERG, cf, 0,
+                          "the \"ssl\" and \"udp\" parameters of "
+                          "\"listen\" cannot be used together");
         return DM_CONF_ERROR;
     }
     return DM_CONF_OK;
@@ -151,6 +158,13 @@ dm_stream_listen_init(dm_conf_t *cf, dm_stream_core_main_conf_t *cmcf)
     }
 
     for (i = 0; i < n; i++) {
+        if (l[i].opts.ssl
+            && dm_stream_ssl_check_listen(cf, l[i].server) != DM_CONF_OK) {
+            return DM_CONF_ERROR;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
         dm_uint_t shared = 0;
 
         /* a specific address folded into a wildcard of its port */
@@ -185,12 +199,14 @@ dm_stream_listen_init(dm_conf_t *cf, dm_stream_core_main_conf_t *cmcf)
                     && dm_stream_listen_same(&l[i], &l[j])) {
                     port->addrs[k].addr = l[j].addr;
                     port->addrs[k].server = l[j].server;
+                    port->addrs[k].ssl = l[j].opts.ssl;
                     k++;
                 }
             }
         }
         port->addrs[k].addr = l[i].addr;
         port->addrs[k].server = l[i].server;
+        port->addrs[k].ssl = l[i].opts.ssl;
         port->naddrs = k + 1;
     }
     return DM_CONF_OK;

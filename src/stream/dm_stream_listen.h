@@ -17,4 +17,11 @@ char *dm_stream_listen_set(dm_conf_t *cf, const dm_command_t *cmd, void *conf);
  */
 char *dm_stream_listen_init(dm_conf_t *cf, dm_stream_core_main_conf_t *cmcf);
 
+/*
+ * A `listen ... ssl` of server cscf needs a certificate pair there
+ * (dm_stream_ssl.c). Returns DM_CONF_OK or DM_CONF_ERROR (logged).
+ */
+char *dm_stream_ssl_check_listen(dm_conf_t *cf,
+                                 dm_stream_core_srv_conf_t *cscf);
+
 #endif /* DM_STREAM_LISTEN_H */

@@ -9,18 +9,18 @@
 #define DM_STREAM_LINGER_TIMEOUT 5000
 #define DM_STREAM_LINGER_TIME    30000
 
-static dm_stream_core_srv_conf_t *
-dm_stream_session_find_server(dm_connection_t *c)
+static dm_stream_addr_t *
+dm_stream_session_find_addr(dm_connection_t *c)
 {
     dm_stream_port_t *port = c->listening->servers;
     dm_uint_t i;
 
     if (port->naddrs == 1) {
-        return port->addrs[0].server;
+        return &port->addrs[0];
     }
     /* a wildcard socket shared with specific addresses: ask which one */
     if (dm_connection_local_sockaddr(c) != DM_OK) {
-        return port->addrs[port->naddrs - 1].server;
+        return &port->addrs[port->naddrs - 1];
     }
     for (i = 0; i + 1 < port->naddrs; i++) {
         dm_inet_addr_t *a = &port->addrs[i].addr;
@@ -28,10 +28,10 @@ dm_stream_session_find_server(dm_connection_t *c)
         if (dm_inet_cmp((struct sockaddr *) &a->sa, a->socklen,
                         c->local_sockaddr, c->local_socklen)
             == 0) {
-            return port->addrs[i].server;
+            return &port->addrs[i];
         }
     }
-    return port->addrs[port->naddrs - 1].server;
+    return &port->addrs[port->naddrs - 1];
 }
 
 void
@@ -39,9 +39,11 @@ dm_stream_session_init_connection(dm_connection_t *c)
 {
     dm_stream_core_main_conf_t *cmcf;
     dm_stream_core_srv_conf_t *cscf;
+    dm_stream_addr_t *addr;
     dm_stream_session_t *s;
 
-    cscf = dm_stream_session_find_server(c);
+    addr = dm_stream_session_find_addr(c);
+    cscf = addr->server;
 
     s = dm_pcalloc(c->pool, sizeof(dm_stream_session_t));
     if (s == NULL) {
@@ -59,6 +61,7 @@ dm_stream_session_init_connection(dm_connection_t *c)
         s->udp = c->data;
     }
     s->connection = c;
+    s->ssl = addr->ssl;
     s->main_conf = cscf->ctx->main_conf;
     s->srv_conf = cscf->ctx->srv_conf;
     cmcf = dm_stream_session_main_conf(s, dm_stream_core_module);

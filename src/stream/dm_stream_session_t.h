@@ -28,6 +28,7 @@ struct dm_stream_session_s {
     struct dm_stream_udp_s *udp; /* a UDP session's state, or NULL */
     unsigned reset:1;            /* close the client with a reset */
     unsigned finalized:1;        /* finalize ran: late handlers do nothing */
+    unsigned ssl:1;              /* the address terminates TLS */
 };
 
 #endif /* DM_STREAM_SESSION_T_H */

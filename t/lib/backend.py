@@ -5,6 +5,8 @@
 #
 #   python3 t/lib/backend.py --port N [--host 127.0.0.1] [--name NAME]
 #                            [--idle-close SECONDS] [--log FILE]
+#                            [--tls-cert FILE --tls-key FILE
+#                             [--tls-client-ca FILE]]
 #
 # A strict HTTP/1.1 server written at the byte level on asyncio streams:
 # CRLF line ends only, no obs-fold, token header names with no white space
@@ -64,6 +66,19 @@
 # --idle-close S: a connection with no request under way for S seconds is
 # closed (by the backend, as an upstream that closes idle keep-alive
 # connections before the proxy does).
+#
+# --tls-cert F --tls-key F: the backend speaks TLS (server side, the ssl
+# module, TLS 1.2 and 1.3) instead of plain TCP; with --tls-client-ca F it
+# requires a client certificate signed by a CA of F (CERT_REQUIRED: a
+# client without one, or with another CA's, fails the handshake and is
+# never served). In TLS mode every response also carries
+# "X-TLS-Version: TLSv1.3" (the version negotiated),
+# "X-TLS-Client-Subject: CN=client-1,O=Doorman Test" (the client
+# certificate's subject in RFC 2253 order, as nginx's $ssl_client_s_dn,
+# or "none"), "X-TLS-SNI: NAME" (the server name the client sent, or
+# "none") and "X-TLS-Reused: 1" when the client resumed a session (else
+# 0). A connection is counted (X-Conn, /stats) once its handshake is
+# done. Plain mode (no --tls-cert) is unchanged.
 
 import argparse
 import asyncio
@@ -71,6 +86,7 @@ import base64
 import hashlib
 import json
 import re
+import ssl
 import sys
 import time
 import traceback
@@ -146,6 +162,7 @@ class Server:
         self.reqs = 0
         self.active = 0
         self.logf = open(args.log, "a", buffering=1) if args.log else None
+        self.tls = bool(getattr(args, "tls_cert", None))
 
     def log(self, line):
         if self.logf:
@@ -184,6 +201,9 @@ class Conn:
         fmt = "[%s]:%s" if ":" in str(peer[0]) else "%s:%s"
         self.peer = fmt % (peer[0], peer[1])
         self.nreq = 0
+        self.tls_hdrs = []
+        if srv.tls:
+            self.tls_hdrs = tls_headers(writer.get_extra_info("ssl_object"))
 
     # ----- reading
 
@@ -360,6 +380,7 @@ class Conn:
                                       reason(status))]
         base = [("X-Backend", self.srv.name), ("X-Conn", self.cid),
                 ("X-Req", self.nreq), ("X-Peer", self.peer)]
+        base.extend(self.tls_hdrs)
         body_bytes = getattr(self.req, "body_bytes", None)
         if body_bytes is not None:
             base.append(("X-Body-Bytes", body_bytes))
@@ -399,9 +420,13 @@ class Conn:
     async def lingering_close(self):
         """Half-closes, then reads (briefly) until the client closes, so
         that what it sent unread does not make the kernel reset the
-        answer away."""
+        answer away. Over TLS there is no half-close: the connection is
+        closed at once (close_notify), as the end of a close-delimited
+        answer."""
         try:
             await self.w.drain()
+            if self.srv.tls:
+                return
             if self.w.can_write_eof():
                 self.w.write_eof()
             deadline = time.monotonic() + 2.0
@@ -673,6 +698,58 @@ class Conn:
                 return
 
 
+# RFC 2253 short names of the attributes a test certificate may carry
+DN_SHORT = {"commonName": "CN", "organizationName": "O",
+            "organizationalUnitName": "OU", "countryName": "C",
+            "localityName": "L", "stateOrProvinceName": "ST",
+            "emailAddress": "emailAddress", "domainComponent": "DC"}
+
+
+def dn_rfc2253(subject):
+    """The subject tuple of getpeercert() in RFC 2253 order (the last RDN
+    first, as OpenSSL's XN_FLAG_RFC2253 and nginx's $ssl_client_s_dn)."""
+    rdns = []
+    for rdn in subject:
+        rdns.append("+".join("%s=%s" % (DN_SHORT.get(k, k), v)
+                             for k, v in rdn))
+    return ",".join(reversed(rdns))
+
+
+def tls_headers(sslobj):
+    if sslobj is None:
+        return [("X-TLS-Version", "none"), ("X-TLS-Client-Subject", "none"),
+                ("X-TLS-SNI", "none"), ("X-TLS-Reused", "0")]
+    subject = "none"
+    try:
+        cert = sslobj.getpeercert()
+        if cert and cert.get("subject"):
+            subject = dn_rfc2253(cert["subject"])
+    except (ValueError, ssl.SSLError):
+        pass
+    sni = getattr(sslobj, "doorman_sni", None) or "none"
+    return [("X-TLS-Version", sslobj.version() or "none"),
+            ("X-TLS-Client-Subject", subject), ("X-TLS-SNI", sni),
+            ("X-TLS-Reused", "1" if sslobj.session_reused else "0")]
+
+
+def tls_context(args, srv):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(args.tls_cert, args.tls_key)
+    if args.tls_client_ca:
+        ctx.load_verify_locations(cafile=args.tls_client_ca)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+
+    def sni(sslobj, name, _ctx):
+        try:
+            sslobj.doorman_sni = name
+        except AttributeError:
+            pass
+        return None
+    ctx.sni_callback = sni
+    return ctx
+
+
 async def main():
     ap = argparse.ArgumentParser(description="doorman test HTTP backend")
     ap.add_argument("--port", type=int, required=True)
@@ -680,11 +757,22 @@ async def main():
     ap.add_argument("--name", default="backend")
     ap.add_argument("--idle-close", type=float, default=None)
     ap.add_argument("--log", default=None)
+    ap.add_argument("--tls-cert", default=None)
+    ap.add_argument("--tls-key", default=None)
+    ap.add_argument("--tls-client-ca", default=None)
     args = ap.parse_args()
+    if bool(args.tls_cert) != bool(args.tls_key):
+        ap.error("--tls-cert and --tls-key go together")
+    if args.tls_client_ca and not args.tls_cert:
+        ap.error("--tls-client-ca needs --tls-cert")
     srv = Server(args)
+    extra = {}
+    if args.tls_cert:
+        extra["ssl"] = tls_context(args, srv)
+        extra["ssl_handshake_timeout"] = 10.0
     server = await asyncio.start_server(srv.handle, args.host, args.port,
                                         limit=MAX_HEAD, reuse_address=True,
-                                        backlog=1024)
+                                        backlog=1024, **extra)
     print("ready", flush=True)
     async with server:
         await server.serve_forever()

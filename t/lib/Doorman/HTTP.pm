@@ -85,6 +85,10 @@ sub start_backend {
             '--log', backend_log_path($t, $name));
         push @cmd, '--host', $o{host} if defined $o{host};
         push @cmd, '--idle-close', $o{idle_close} if defined $o{idle_close};
+        push @cmd, '--tls-cert', $o{tls_cert}, '--tls-key', $o{tls_key}
+            if defined $o{tls_cert};
+        push @cmd, '--tls-client-ca', $o{tls_client_ca}
+            if defined $o{tls_client_ca};
         my $spec = defined $o{host}
             ? ($o{host} =~ /:/ ? "[$o{host}]:$port" : "$o{host}:$port") : $port;
         $proc = eval {
@@ -640,7 +644,7 @@ Doorman::HTTP - HTTP helpers of the doorman proxy tests
 
 =over
 
-=item start_backend($t, name => 'backend', idle_close => S, port => P, host => H, timeout => 10)
+=item start_backend($t, name => 'backend', idle_close => S, port => P, host => H, timeout => 10, tls_cert => F, tls_key => F, tls_client_ca => F)
 
 Starts C<python3 t/lib/backend.py> (C<DOORMAN_PYTHON> overrides the
 interpreter) through C<< $t->spawn >> (process name C<backend-NAME>, output
@@ -649,6 +653,11 @@ F<logs/backend-NAME.requests.log>: backend_log_path($t, NAME)), waits until
 it accepts, and returns its port (list context: port, process). It is
 stopped with the test. A free port is taken from C<< $t->port >> (three
 tries) unless port is given. See the top of backend.py for its paths.
+With tls_cert and tls_key the backend speaks TLS (C<--tls-cert>,
+C<--tls-key>); with tls_client_ca as well it requires a client
+certificate signed by that CA (C<--tls-client-ca>); its responses then
+carry C<X-TLS-Version>, C<X-TLS-Client-Subject>, C<X-TLS-SNI> and
+C<X-TLS-Reused>.
 
 =item http_connect($port, host => '127.0.0.1', timeout => 5)
 
