@@ -324,6 +324,9 @@ like $FP, qr/^[0-9a-f]{40}$/, "the client certificate's SHA-1: $FP";
     like $r->{body}, qr/^X-Client-DN: CN=client-1,O=Doorman Test$/m,
         '... which sees X-Client-DN: CN=client-1,O=Doorman Test ($ssl_client_s_dn)'
         or diag $r->{body};
+    like $r->{body}, qr/^X-Forwarded-Proto: https$/m,
+        '... and X-Forwarded-Proto: https (the client spoke TLS)'
+        or diag $r->{body};
     $r = curl_https($t, name => 'mtls.test', port => $P, cacert => $CA,
         args => \@good, path => '/vars');
     is $r->{body}, "verify=SUCCESS fp=$FP dn=$pki->{client_dn}\n",

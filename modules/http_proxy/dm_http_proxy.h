@@ -62,6 +62,9 @@ typedef struct {
     dm_flag_t underscores;           /* underscores_in_headers (off) */
     dm_ssl_client_conf_t ssl;        /* proxy_ssl_*; its context is built
                                         for https:// */
+    dm_flag_t pp;                    /* proxy_protocol (off) */
+    dm_uint_t pp_version;            /* proxy_protocol_version (1) */
+    dm_array_t *pp_tlvs;             /* proxy_protocol_tlv */
     dm_str_t file;                   /* the proxy_pass line */
     dm_uint_t line;
 } dm_http_proxy_loc_conf_t;
@@ -185,6 +188,13 @@ void dm_http_proxy_tunnel_start(dm_http_proxy_ctx_t *ctx);
 typedef struct {
     void *tls_ctx;     /* SSL_CTX, NULL: plain */
     dm_str_t tls_name; /* empty when plain */
+    /* proxy_protocol on: the client connection the upstream one carries
+       the PROXY header of, and its serial (slots are reused); NULL and 0
+       for connections every request may share */
+    dm_connection_t *owner;
+    dm_uint_t owner_number;
+    void *pp_conf; /* the location whose PROXY header (version, TLVs) it
+                      carries */
 } dm_http_proxy_pool_key_t;
 
 /* The key of a request's upstream connection. */
@@ -201,6 +211,11 @@ dm_connection_t *dm_http_proxy_pool_get(dm_http_proxy_ups_conf_t *ups,
 void dm_http_proxy_pool_put(dm_http_proxy_ups_conf_t *ups, dm_connection_t *c,
                             const dm_http_proxy_pool_key_t *key,
                             dm_uint_t requests);
+
+/* Closes the idle connections owned by a client connection that closes
+   (proxy_protocol on: they carry its PROXY header; no one else may use
+   them). */
+void dm_http_proxy_pool_owner_gone(dm_connection_t *owner, dm_uint_t number);
 
 /* $upstream_* and $proxy_* variables (dm_http_proxy_variables.c). */
 dm_int_t dm_http_proxy_variables_add(dm_conf_t *cf);

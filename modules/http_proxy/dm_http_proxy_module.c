@@ -22,6 +22,10 @@
  *   proxy_ssl_certificate_key FILE;  proxy_ssl_protocols PROTOCOL...;
  *   proxy_ssl_ciphers CIPHERS;  proxy_ssl_conf_command NAME VALUE;
  *   proxy_ssl_session_reuse on|off;          (TLS to https:// upstreams)
+ *   proxy_protocol on|off;  proxy_protocol_version 1|2;
+ *   proxy_protocol_tlv NAME VALUE;   (a PROXY header on upstream
+ *                                     connections, each then private to
+ *                                     its client connection)
  *
  * As nginx, proxy_pass is the location's content handler and is not
  * inherited; the other directives are (a level with proxy_set_header,
@@ -34,6 +38,7 @@
 #include <dm_http_request.h>
 #include <openssl/ssl.h>
 #include <dm_ssl.h>
+#include <dm_proxy_protocol.h>
 #include <dm_http_proxy.h>
 
 static void *dm_http_proxy_create_loc_conf(dm_conf_t *cf);
@@ -42,6 +47,9 @@ static char *dm_http_proxy_merge_loc_conf(dm_conf_t *cf, void *parent,
 static void *dm_http_proxy_create_srv_conf(dm_conf_t *cf);
 static char *dm_http_proxy_pass(dm_conf_t *cf, const dm_command_t *cmd,
                                 void *conf);
+static char *dm_http_proxy_pp_tlv(dm_conf_t *cf, const dm_command_t *cmd,
+                                  void *conf);
+static const dm_conf_bounds_t dm_http_proxy_pp_bounds = {1, 2};
 static char *dm_http_proxy_set_header(dm_conf_t *cf, const dm_command_t *cmd,
                                       void *conf);
 static char *dm_http_proxy_name_list(dm_conf_t *cf, const dm_command_t *cmd,
@@ -79,6 +87,12 @@ static const dm_command_t dm_http_proxy_commands[] = {
      dm_http_proxy_name_list, DM_PX_LOC(hide), NULL},
     {dm_string("proxy_pass_header"), DM_PX_ANY, DM_CONF_TAKE1,
      dm_http_proxy_name_list, DM_PX_LOC(pass), NULL},
+    {dm_string("proxy_protocol"), DM_PX_ANY, DM_CONF_FLAG,
+     dm_conf_set_flag_slot, DM_PX_LOC(pp), NULL},
+    {dm_string("proxy_protocol_version"), DM_PX_ANY, DM_CONF_TAKE1,
+     dm_conf_set_num_slot, DM_PX_LOC(pp_version), &dm_http_proxy_pp_bounds},
+    {dm_string("proxy_protocol_tlv"), DM_PX_ANY, DM_CONF_TAKE2,
+     dm_http_proxy_pp_tlv, DM_CONF_LEVEL_LOC, 0, NULL},
     {dm_string("proxy_http_version"), DM_PX_ANY, DM_CONF_TAKE1,
      dm_http_proxy_version, DM_CONF_LEVEL_LOC, 0, NULL},
     {dm_string("proxy_connect_timeout"), DM_PX_ANY, DM_CONF_TAKE1,
@@ -212,6 +226,9 @@ dm_http_proxy_create_loc_conf(dm_conf_t *cf)
     conf->buffers = DM_CONF_UNSET_SIZE;
     conf->underscores = DM_CONF_UNSET;
     dm_ssl_client_conf_init(&conf->ssl);
+    conf->pp = DM_CONF_UNSET;
+    conf->pp_version = DM_CONF_UNSET_UINT;
+    conf->pp_tlvs = DM_CONF_UNSET_PTR;
     return conf;
 }
 
@@ -253,6 +270,15 @@ dm_http_proxy_merge_loc_conf(dm_conf_t *cf, void *parent, void *child)
                 | (DM_HTTP_PROXY_ADD_DEFAULT & ~conf->add_set & ~prev->add_set);
     conf->add_set = 0x3f; /* every switch is decided from here down */
     dm_conf_merge_value(conf->underscores, prev->underscores, 0);
+    dm_conf_merge_value(conf->pp, prev->pp, 0);
+    dm_conf_merge_uint_value(conf->pp_version, prev->pp_version, 1);
+    dm_conf_merge_ptr_value(conf->pp_tlvs, prev->pp_tlvs, NULL);
+    if (conf->pp_tlvs && conf->pp_version == 1) {
+        dm_conf_log_error(DM_LOG_EMERG, cf, 0,
+                          "\"proxy_protocol_tlv\" needs "
+                          "\"proxy_protocol_version 2\"");
+        return DM_CONF_ERROR;
+    }
 
     /* proxy_ssl_name defaults to this location's proxy_pass host, not to
        an enclosing location's */
@@ -268,6 +294,17 @@ dm_http_proxy_merge_loc_conf(dm_conf_t *cf, void *parent, void *child)
        is the written one) */
     return dm_ssl_client_conf_merge(cf, &prev->ssl, &conf->ssl, conf->https,
                                     conf->host.len ? &conf->host : NULL);
+}
+
+/* proxy_protocol_tlv NAME VALUE */
+static char *
+dm_http_proxy_pp_tlv(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
+{
+    dm_http_proxy_loc_conf_t *plcf = conf;
+    dm_http_core_main_conf_t *cmcf =
+        dm_http_conf_get_main(cf->ctx, dm_http_core_module);
+
+    return dm_proxy_protocol_tlv_conf(cf, &cmcf->variables, &plcf->pp_tlvs);
 }
 
 /* proxy_pass http[s]://HOST[:PORT][/URI], HOST an upstream or an address

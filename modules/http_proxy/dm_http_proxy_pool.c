@@ -41,6 +41,9 @@ struct dm_http_proxy_idle_s {
     void *tls_ctx;                 /* its SSL_CTX, NULL: plain */
     size_t tls_name_len;           /* the name it verified and sent */
     u_char tls_name[256];
+    dm_connection_t *owner; /* proxy_protocol on: the one client */
+    dm_uint_t owner_number;
+    void *pp_conf;              /* the location whose header it carried */
     struct sockaddr_storage sa; /* the peer */
     socklen_t socklen;
     dm_uint_t requests; /* carried so far */
@@ -88,6 +91,13 @@ dm_http_proxy_idle_drop(dm_http_proxy_idle_t *it)
 void
 dm_http_proxy_pool_key(dm_http_proxy_ctx_t *ctx, dm_http_proxy_pool_key_t *key)
 {
+    dm_connection_t *c = ctx->request->connection;
+
+    /* a connection that carries a client's PROXY header is that
+       client's alone (DESIGN.md section 6) */
+    key->owner = ctx->conf->pp ? c : NULL;
+    key->owner_number = ctx->conf->pp ? c->number : 0;
+    key->pp_conf = ctx->conf->pp ? ctx->conf : NULL;
     if (ctx->tls == NULL) {
         key->tls_ctx = NULL;
         key->tls_name.data = NULL;
@@ -155,7 +165,9 @@ static int
 dm_http_proxy_idle_fits(const dm_http_proxy_idle_t *it,
                         const dm_http_proxy_pool_key_t *key)
 {
-    return it->tls_ctx == key->tls_ctx
+    return it->tls_ctx == key->tls_ctx && it->owner == key->owner
+           && it->owner_number == key->owner_number
+           && it->pp_conf == key->pp_conf
            && (key->tls_ctx == NULL
                || (it->tls_name_len == key->tls_name.len
                    && memcmp(it->tls_name, key->tls_name.data,
@@ -245,6 +257,9 @@ dm_http_proxy_pool_put(dm_http_proxy_ups_conf_t *ups, dm_connection_t *c,
     it->c = c;
     it->ups = ups;
     it->tls_ctx = key->tls_ctx;
+    it->owner = key->owner;
+    it->owner_number = key->owner_number;
+    it->pp_conf = key->pp_conf;
     it->tls_name_len = key->tls_name.len;
     if (key->tls_name.len) {
         memcpy(it->tls_name, key->tls_name.data, key->tls_name.len);
@@ -269,5 +284,24 @@ dm_http_proxy_pool_put(dm_http_proxy_ups_conf_t *ups, dm_connection_t *c,
         /* bytes or a close already arrived (TLS: or wait decrypted in
            OpenSSL's buffer, or tickets in the socket) */
         dm_http_proxy_idle_handler(c->read);
+    }
+}
+
+void
+dm_http_proxy_pool_owner_gone(dm_connection_t *owner, dm_uint_t number)
+{
+    dm_http_proxy_idle_t *it;
+    dm_queue_t *q, *next;
+
+    if (!dm_http_proxy_pool_ready) {
+        return;
+    }
+    for (q = dm_queue_head(&dm_http_proxy_lru);
+         q != dm_queue_sentinel(&dm_http_proxy_lru); q = next) {
+        next = dm_queue_next(q);
+        it = dm_queue_data(q, dm_http_proxy_idle_t, link);
+        if (it->owner == owner && it->owner_number == number) {
+            dm_http_proxy_idle_drop(it);
+        }
     }
 }

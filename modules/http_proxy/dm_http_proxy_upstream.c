@@ -19,6 +19,7 @@
 #include <dm_http_realip.h>
 #include <openssl/ssl.h>
 #include <dm_ssl.h>
+#include <dm_proxy_protocol.h>
 #include <dm_http_proxy.h>
 
 static void dm_http_proxy_connect(dm_http_proxy_ctx_t *ctx);
@@ -329,10 +330,16 @@ dm_http_proxy_make_head(dm_http_proxy_ctx_t *ctx, const dm_str_t *uri,
     }
     in.set = set;
     in.nset = n;
-    in.peer_addr = *dm_http_realip_peer(r);
     in.client_addr = r->connection->addr_text;
-    in.scheme.data = (u_char *) "http";
-    in.scheme.len = 4;
+    /* a balancer that sent a PROXY header is no HTTP hop: the chain goes
+       on from the client it named */
+    in.peer_addr = dm_http_realip_transparent(r) ? in.client_addr
+                                                 : *dm_http_realip_peer(r);
+    if (r->connection->ssl) {
+        dm_str_set(&in.scheme, "https");
+    } else {
+        dm_str_set(&in.scheme, "http");
+    }
     in.host = r->head.host_name;
     if ((plcf->add & DM_HTTP_PROXY_REQID) && r->request_id[0] == '\0'
         && dm_http_request_id(r) != DM_OK) {
@@ -630,6 +637,59 @@ dm_http_proxy_handshake(dm_event_t *ev)
     dm_http_proxy_established(ctx);
 }
 
+/* proxy_protocol on: the client's addresses (and TLVs) first, before
+   the request and before a ClientHello. */
+static dm_int_t
+dm_http_proxy_send_pp(dm_http_proxy_ctx_t *ctx)
+{
+    dm_proxy_protocol_tlv_t tlvs[DM_PROXY_PROTOCOL_TLVS];
+    dm_http_request_t *r = ctx->request;
+    dm_uint_t n;
+
+    if (dm_proxy_protocol_tlv_eval(&r->vars, ctx->conf->pp_tlvs, tlvs, &n)
+        != DM_OK) {
+        return DM_ERROR;
+    }
+    return dm_proxy_protocol_send(ctx->upstream, r->connection,
+                                  (unsigned) ctx->conf->pp_version, tlvs, n);
+}
+
+static void
+dm_http_proxy_owner_cleanup(void *data)
+{
+    dm_connection_t **owner = data;
+
+    dm_http_proxy_pool_owner_gone(owner[0], (dm_uint_t) (uintptr_t) owner[1]);
+}
+
+/*
+ * Before a connection carrying the client's PROXY header is kept idle:
+ * the client's connection closes it when it closes (one cleanup per
+ * client connection). DM_OK, or DM_ERROR: close it now.
+ */
+static dm_int_t
+dm_http_proxy_owned(dm_http_proxy_ctx_t *ctx)
+{
+    dm_http_request_t *r = ctx->request;
+    dm_connection_t *c = r->connection;
+    dm_pool_cleanup_t *cln;
+    dm_connection_t **owner;
+
+    if (!ctx->conf->pp || r->hc->upstream_owned) {
+        return DM_OK;
+    }
+    cln = dm_pool_cleanup_add(c->pool, 2 * sizeof(void *));
+    if (cln == NULL) {
+        return DM_ERROR;
+    }
+    owner = cln->data;
+    owner[0] = c;
+    owner[1] = (dm_connection_t *) (uintptr_t) c->number;
+    cln->handler = dm_http_proxy_owner_cleanup;
+    r->hc->upstream_owned = 1;
+    return DM_OK;
+}
+
 static void
 dm_http_proxy_connected(dm_event_t *wev)
 {
@@ -650,6 +710,11 @@ dm_http_proxy_connected(dm_event_t *wev)
         return;
     }
     (void) dm_connection_tcp_nodelay(u);
+    if (ctx->conf->pp && dm_http_proxy_send_pp(ctx) != DM_OK) {
+        dm_event_timer_del(wev);
+        dm_http_proxy_next(ctx, DM_HTTP_PROXY_FT_ERROR, 1);
+        return;
+    }
     if (ctx->tls == NULL) {
         dm_event_timer_del(wev);
         dm_http_proxy_established(ctx);
@@ -777,7 +842,8 @@ dm_http_proxy_finish(dm_http_proxy_ctx_t *ctx, dm_uint_t status)
                              (uint64_t) (u->sent - ctx->sent_base + u->received
                                          - ctx->recv_base));
         }
-        if (status == 0 && ctx->upstream_keep) {
+        if (status == 0 && ctx->upstream_keep
+            && dm_http_proxy_owned(ctx) == DM_OK) {
             dm_http_proxy_pool_key(ctx, &key);
             dm_http_proxy_pool_put(ctx->ups, u, &key, ctx->requests + 1);
         } else {

@@ -26,6 +26,9 @@ typedef struct {
     dm_int_t requests;                /* proxy_requests (0: no limit) */
     dm_int_t responses;               /* proxy_responses (unset: none) */
     dm_ssl_client_conf_t ssl;         /* proxy_ssl on and proxy_ssl_* */
+    dm_flag_t pp;                     /* proxy_protocol (off) */
+    dm_uint_t pp_version;             /* proxy_protocol_version (1; UDP 2) */
+    dm_array_t *pp_tlvs;              /* proxy_protocol_tlv */
     dm_str_t host;                    /* proxy_pass NAME or ADDRESS */
     dm_str_t file;                    /* the proxy_pass line */
     dm_uint_t line;
@@ -58,6 +61,8 @@ typedef struct {
     dm_str_t addr_text;
     dm_str_t host; /* proxy_pass $var: its value (proxy_ssl_name) */
     unsigned connected:1;
+    u_char *pp_header; /* UDP: the PROXY header every datagram carries */
+    size_t pp_len;
     dm_uint_t requests;  /* UDP: datagrams to the upstream */
     dm_uint_t responses; /* UDP: datagrams back */
 } dm_tcp_stream_ctx_t;

@@ -24,6 +24,7 @@
 #include <dm_stream.h>
 #include <openssl/ssl.h>
 #include <dm_ssl.h>
+#include <dm_proxy_protocol.h>
 #include <dm_tcp_stream.h>
 
 static void *dm_tcp_stream_create_srv_conf(dm_conf_t *cf);
@@ -33,6 +34,8 @@ static char *dm_tcp_stream_pass(dm_conf_t *cf, const dm_command_t *cmd,
                                 void *conf);
 static char *dm_tcp_stream_bind(dm_conf_t *cf, const dm_command_t *cmd,
                                 void *conf);
+static char *dm_tcp_stream_pp_tlv(dm_conf_t *cf, const dm_command_t *cmd,
+                                  void *conf);
 static dm_int_t dm_tcp_stream_postconfiguration(dm_conf_t *cf);
 static dm_int_t dm_tcp_stream_init_process(dm_cycle_t *cycle);
 static void dm_tcp_stream_exit_process(dm_cycle_t *cycle);
@@ -46,6 +49,7 @@ static const dm_conf_bounds_t dm_tcp_stream_buf_bounds = {512, 16 << 20};
 static const dm_conf_bounds_t dm_tcp_stream_tries_bounds = {0, 1000};
 static const dm_conf_bounds_t dm_tcp_stream_count_bounds = {0, 1000000000};
 static const dm_conf_bounds_t dm_tcp_stream_ntime_bounds = {0, 7LL * 86400000};
+static const dm_conf_bounds_t dm_tcp_stream_pp_bounds = {1, 2};
 
 #define DM_TCP_SRV(f) DM_CONF_LEVEL_SRV, offsetof(dm_tcp_stream_srv_conf_t, f)
 #define DM_TCP_SSL(f)                                                          \
@@ -85,6 +89,13 @@ static const dm_command_t dm_tcp_stream_commands[] = {
      &dm_tcp_stream_count_bounds},
     {dm_string("proxy_splice"), DM_STREAM_MAIN_CONF | DM_STREAM_SRV_CONF,
      DM_CONF_FLAG, dm_conf_set_flag_slot, DM_TCP_SRV(splice), NULL},
+    {dm_string("proxy_protocol"), DM_STREAM_MAIN_CONF | DM_STREAM_SRV_CONF,
+     DM_CONF_FLAG, dm_conf_set_flag_slot, DM_TCP_SRV(pp), NULL},
+    {dm_string("proxy_protocol_version"),
+     DM_STREAM_MAIN_CONF | DM_STREAM_SRV_CONF, DM_CONF_TAKE1,
+     dm_conf_set_num_slot, DM_TCP_SRV(pp_version), &dm_tcp_stream_pp_bounds},
+    {dm_string("proxy_protocol_tlv"), DM_STREAM_MAIN_CONF | DM_STREAM_SRV_CONF,
+     DM_CONF_TAKE2, dm_tcp_stream_pp_tlv, DM_CONF_LEVEL_SRV, 0, NULL},
     {dm_string("proxy_ssl"), DM_TCP_ANY, DM_CONF_FLAG, dm_conf_set_flag_slot,
      DM_TCP_SSL(enable), NULL},
     {dm_string("proxy_ssl_verify"), DM_TCP_ANY, DM_CONF_FLAG,
@@ -143,6 +154,9 @@ dm_tcp_stream_create_srv_conf(dm_conf_t *cf)
     conf->splice = DM_CONF_UNSET;
     conf->requests = DM_CONF_UNSET;
     conf->responses = DM_CONF_UNSET;
+    conf->pp = DM_CONF_UNSET;
+    conf->pp_version = DM_CONF_UNSET_UINT;
+    conf->pp_tlvs = DM_CONF_UNSET_PTR;
     dm_ssl_client_conf_init(&conf->ssl);
     return conf;
 }
@@ -166,6 +180,11 @@ dm_tcp_stream_merge_srv_conf(dm_conf_t *cf, void *parent, void *child)
     dm_conf_merge_value(conf->splice, prev->splice, 0);
     dm_conf_merge_value(conf->requests, prev->requests, 0);
     dm_conf_merge_value(conf->responses, prev->responses, DM_CONF_UNSET);
+    dm_conf_merge_value(conf->pp, prev->pp, 0);
+    /* unset: 1 for TCP, 2 for UDP (v1 cannot say UDP): see postconf */
+    dm_conf_merge_uint_value(conf->pp_version, prev->pp_version,
+                             DM_CONF_UNSET_UINT);
+    dm_conf_merge_ptr_value(conf->pp_tlvs, prev->pp_tlvs, NULL);
     /* proxy_ssl_name defaults to the proxy_pass name or address */
     return dm_ssl_client_conf_merge(cf, &prev->ssl, &conf->ssl, 0,
                                     conf->host.len ? &conf->host : NULL);
@@ -255,6 +274,65 @@ dm_tcp_stream_bind(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
 }
 
 /* After the block: proxy_pass NAME must name an upstream of the block. */
+/* proxy_protocol_tlv NAME VALUE */
+static char *
+dm_tcp_stream_pp_tlv(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
+{
+    dm_tcp_stream_srv_conf_t *pcf = conf;
+    dm_stream_core_main_conf_t *cmcf =
+        dm_stream_conf_get_main(cf->ctx, dm_stream_core_module);
+
+    return dm_proxy_protocol_tlv_conf(cf, &cmcf->variables, &pcf->pp_tlvs);
+}
+
+/*
+ * The PROXY version of each server by its listeners: v1 cannot describe
+ * UDP, so a UDP listener with proxy_protocol_version 1 is refused, and an
+ * unset version is 2 there, 1 elsewhere (as nginx, which sends v1).
+ */
+static dm_int_t
+dm_tcp_stream_pp_versions(dm_conf_t *cf, dm_stream_core_main_conf_t *cmcf)
+{
+    dm_stream_listen_t *l = cmcf->listen.elts;
+    dm_tcp_stream_srv_conf_t *pcf;
+    dm_uint_t i;
+
+    for (i = 0; i < cmcf->listen.nelts; i++) {
+        pcf = l[i].server->ctx->srv_conf[dm_tcp_stream_module.ctx_index];
+        if (!l[i].udp) {
+            continue;
+        }
+        if (pcf->pp && pcf->pp_version == 1) {
+            dm_log_error(DM_LOG_EMERG, cf->log, 0,
+                         "\"proxy_protocol_version 1\" cannot describe "
+                         "UDP: the server of the udp listen in %.*s:%lu "
+                         "needs \"proxy_protocol_version 2\"",
+                         DM_STR_ARG(l[i].file), (unsigned long) l[i].line);
+            return DM_ERROR;
+        }
+        if (pcf->pp_version == DM_CONF_UNSET_UINT) {
+            pcf->pp_version = 2;
+        }
+    }
+    for (i = 0; i < cmcf->servers.nelts; i++) {
+        dm_stream_core_srv_conf_t **s = cmcf->servers.elts;
+
+        pcf = s[i]->ctx->srv_conf[dm_tcp_stream_module.ctx_index];
+        if (pcf->pp_version == DM_CONF_UNSET_UINT) {
+            pcf->pp_version = 1;
+        }
+        if (pcf->pp_tlvs && pcf->pp_version == 1) {
+            dm_log_error(DM_LOG_EMERG, cf->log, 0,
+                         "\"proxy_protocol_tlv\" needs "
+                         "\"proxy_protocol_version 2\" in the server of "
+                         "%.*s:%lu",
+                         DM_STR_ARG(s[i]->file), (unsigned long) s[i]->line);
+            return DM_ERROR;
+        }
+    }
+    return DM_OK;
+}
+
 static dm_int_t
 dm_tcp_stream_postconfiguration(dm_conf_t *cf)
 {
@@ -281,7 +359,7 @@ dm_tcp_stream_postconfiguration(dm_conf_t *cf)
             return DM_ERROR;
         }
     }
-    return DM_OK;
+    return dm_tcp_stream_pp_versions(cf, cmcf);
 }
 
 static dm_int_t
@@ -553,6 +631,21 @@ dm_tcp_stream_handshake(dm_event_t *ev)
     dm_tcp_stream_established(ctx);
 }
 
+/* proxy_protocol on: the client's addresses (and TLVs) first. */
+static dm_int_t
+dm_tcp_stream_send_pp(dm_tcp_stream_ctx_t *ctx, dm_tcp_stream_srv_conf_t *pcf)
+{
+    dm_proxy_protocol_tlv_t tlvs[DM_PROXY_PROTOCOL_TLVS];
+    dm_stream_session_t *s = ctx->session;
+    dm_uint_t n;
+
+    if (dm_proxy_protocol_tlv_eval(&s->vars, pcf->pp_tlvs, tlvs, &n) != DM_OK) {
+        return DM_ERROR;
+    }
+    return dm_proxy_protocol_send(ctx->upstream, s->connection,
+                                  (unsigned) pcf->pp_version, tlvs, n);
+}
+
 static void
 dm_tcp_stream_connected(dm_event_t *wev)
 {
@@ -575,6 +668,13 @@ dm_tcp_stream_connected(dm_event_t *wev)
     }
     if (u->type == SOCK_STREAM) {
         (void) dm_connection_tcp_nodelay(u);
+    }
+    if (pcf->pp && u->type == SOCK_STREAM
+        && dm_tcp_stream_send_pp(ctx, pcf) != DM_OK) {
+        /* before anything else, the ClientHello of proxy_ssl included */
+        dm_event_timer_del(wev);
+        dm_tcp_stream_next(ctx, 1);
+        return;
     }
     /* no DTLS: proxy_ssl applies to TCP */
     if (!pcf->ssl.enable || u->type != SOCK_STREAM) {

@@ -15,6 +15,7 @@
 #include <dm_stream.h>
 #include <openssl/ssl.h>
 #include <dm_ssl.h>
+#include <dm_proxy_protocol.h>
 #include <dm_tcp_stream.h>
 
 static void
@@ -64,6 +65,35 @@ dm_tcp_stream_udp_failed(dm_tcp_stream_ctx_t *ctx, dm_err_t err)
                                                  : DM_STREAM_BAD_GATEWAY);
 }
 
+/* The session's PROXY v2 header (DGRAM), in the session's pool. */
+static dm_int_t
+dm_tcp_stream_udp_pp(dm_tcp_stream_ctx_t *ctx, dm_tcp_stream_srv_conf_t *pcf)
+{
+    dm_proxy_protocol_tlv_t tlvs[DM_PROXY_PROTOCOL_TLVS];
+    dm_stream_session_t *s = ctx->session;
+    u_char buf[DM_PROXY_PROTOCOL_MAX];
+    dm_uint_t n;
+    ssize_t len;
+
+    if (dm_proxy_protocol_tlv_eval(&s->vars, pcf->pp_tlvs, tlvs, &n) != DM_OK) {
+        return DM_ERROR;
+    }
+    len = dm_proxy_protocol_header(buf, sizeof(buf), s->connection,
+                                   ctx->upstream, 2, SOCK_DGRAM, tlvs, n);
+    if (len < 0) {
+        dm_log_error(DM_LOG_ERR, s->connection->log, 0,
+                     "cannot make the PROXY protocol header");
+        return DM_ERROR;
+    }
+    ctx->pp_header = dm_pnalloc(s->connection->pool, (size_t) len);
+    if (ctx->pp_header == NULL) {
+        return DM_ERROR;
+    }
+    memcpy(ctx->pp_header, buf, (size_t) len);
+    ctx->pp_len = (size_t) len;
+    return DM_OK;
+}
+
 /* Returns DM_ERROR when the session was finalized (failed, or done). */
 static dm_int_t
 dm_tcp_stream_udp_forward(dm_tcp_stream_ctx_t *ctx, const u_char *data,
@@ -72,9 +102,29 @@ dm_tcp_stream_udp_forward(dm_tcp_stream_ctx_t *ctx, const u_char *data,
     dm_tcp_stream_srv_conf_t *pcf =
         dm_stream_session_srv_conf(ctx->session, dm_tcp_stream_module);
     dm_connection_t *u = ctx->upstream;
+    struct iovec iov[2];
+    struct msghdr msg;
     ssize_t n;
 
-    n = send(u->fd, data, len, MSG_DONTWAIT);
+    /* proxy_protocol on: a v2 header at the start of every datagram,
+       made once per session */
+    if (pcf->pp && ctx->pp_header == NULL
+        && dm_tcp_stream_udp_pp(ctx, pcf) != DM_OK) {
+        dm_tcp_stream_udp_failed(ctx, 0);
+        return DM_ERROR;
+    }
+    memset(&msg, 0, sizeof(msg));
+    iov[0].iov_base = ctx->pp_header;
+    iov[0].iov_len = ctx->pp_len;
+    iov[1].iov_base = (void *) data;
+    iov[1].iov_len = len;
+    msg.msg_iov = ctx->pp_len ? iov : iov + 1;
+    msg.msg_iovlen = ctx->pp_len ? 2 : 1;
+    n = sendmsg(u->fd, &msg, MSG_DONTWAIT);
+    if (n > 0) {
+        /* $bytes_* count the client's bytes, not the header's */
+        n = (ssize_t) ((size_t) n > ctx->pp_len ? (size_t) n - ctx->pp_len : 0);
+    }
     if (n == -1 && errno != EAGAIN && errno != EINTR && errno != ENOBUFS) {
         /* a pending ICMP error is reported here when a datagram follows
            before the socket was read: it is consumed, recv won't see it */

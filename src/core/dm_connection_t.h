@@ -55,6 +55,8 @@ struct dm_connection_s {
     dm_msec_t start_msec;   /* when it was accepted or opened */
     dm_msec_t linger_until; /* end of a lingering close */
     void *ssl;              /* TLS state, NULL for plain sockets */
+    void *proxy_protocol;   /* the PROXY header received (a
+                               dm_proxy_protocol_t), or NULL */
 
     unsigned destroyed:1;   /* closed: late handlers must do nothing */
     unsigned idle:1;        /* keep-alive idle: may be closed at will */

@@ -117,6 +117,8 @@ dm_listen_opts_param(const dm_str_t *value, dm_listen_opts_t *o)
         o->bind = 1;
     } else if (dm_str_eq(value, "ssl")) {
         o->ssl = 1;
+    } else if (dm_str_eq(value, "proxy_protocol")) {
+        o->proxy_protocol = 1;
     } else {
         return DM_DECLINED;
     }

@@ -1,7 +1,7 @@
 /*
  * doorman: the parameters of a listen directive that every engine shares
  * (backlog=, rcvbuf=, sndbuf=, so_keepalive=, deferred, bind, ipv6only=,
- * ssl).
+ * ssl, proxy_protocol).
  */
 #ifndef DM_LISTEN_OPTS_H
 #define DM_LISTEN_OPTS_H
@@ -16,6 +16,7 @@ typedef struct {
     unsigned deferred:1;              /* TCP_DEFER_ACCEPT */
     unsigned ipv6only:1;              /* ipv6only=on (the default) */
     unsigned ssl:1;                   /* ssl: TLS is terminated here */
+    unsigned proxy_protocol:1;        /* a PROXY header comes first */
 } dm_listen_opts_t;
 
 /* The defaults (nothing set, ipv6only on). */

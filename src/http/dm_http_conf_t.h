@@ -76,6 +76,7 @@ typedef struct {
     dm_array_t servers;                      /* dm_http_core_srv_conf_t * */
     unsigned explicit_default:1;             /* default_server was given */
     unsigned ssl:1;                          /* listen ... ssl */
+    unsigned proxy_protocol:1;               /* listen ... proxy_protocol */
 } dm_http_addr_t;
 
 typedef struct {

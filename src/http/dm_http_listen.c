@@ -65,13 +65,6 @@ dm_http_listen_set(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
             l->default_server = 1;
             continue;
         }
-        if (rc == DM_DECLINED && dm_str_eq(&value[i], "proxy_protocol")) {
-            dm_conf_log_error(DM_LOG_EMERG, cf, 0,
-                              "the \"%s\" parameter of \"listen\" is not "
-                              "supported by this version",
-                              value[i].data);
-            return DM_CONF_ERROR;
-        }
         dm_conf_log_error(DM_LOG_EMERG, cf, 0,
                           "invalid parameter \"%s\" of the \"listen\" "
                           "directive",
@@ -110,6 +103,7 @@ dm_http_listen_addr_server(dm_conf_t *cf, dm_http_addr_t *a,
     /* TLS is a property of the address, as nginx: one listen ... ssl
        makes every server on it speak TLS */
     a->ssl |= l->opts.ssl;
+    a->proxy_protocol |= l->opts.proxy_protocol;
     if (l->default_server) {
         if (a->explicit_default && a->default_server != l->server) {
             dm_log_error(DM_LOG_EMERG, cf->log, 0,
@@ -213,6 +207,13 @@ dm_http_listen_init(dm_conf_t *cf, dm_http_core_main_conf_t *cmcf)
     }
     for (i = 0; i < naddrs; i++) {
         if (dm_http_ssl_check_listen(cf, &addrs[i]) != DM_CONF_OK) {
+            return DM_CONF_ERROR;
+        }
+        if (addrs[i].proxy_protocol && dm_http_proxy_protocol_read == NULL) {
+            dm_log_error(DM_LOG_EMERG, cf->log, 0,
+                         "the \"proxy_protocol\" parameter of \"listen\" "
+                         "needs the proxy_protocol module, which this "
+                         "binary was built without");
             return DM_CONF_ERROR;
         }
     }

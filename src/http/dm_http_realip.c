@@ -17,8 +17,8 @@
  * read the first field of that name, split at commas the same way. An
  * element is IPv4, IPv6, IPv4:PORT or [IPv6]:PORT; a malformed one stops
  * the walk (logged at info): with nothing found yet the address is left
- * unchanged. `proxy_protocol` is accepted but changes nothing until the
- * PROXY protocol exists (documented).
+ * unchanged. `proxy_protocol` takes the source address of the PROXY
+ * header the connection came with (`listen ... proxy_protocol`).
  *
  * Only the request's view changes: c->sockaddr and c->addr_text point at
  * the real client (so $remote_addr, $remote_port, allow/deny, limit keys,
@@ -34,13 +34,15 @@
 #include <dm_http_conf.h>
 #include <dm_http_request.h>
 #include <dm_http_realip.h>
+#include <sys/socket.h>
+#include <dm_proxy_protocol.h>
 
 #include <arpa/inet.h>
 
 /* What real_ip_header names. */
 #define DM_HTTP_REALIP_XREALIP 0 /* X-Real-IP */
 #define DM_HTTP_REALIP_XFWD    1 /* X-Forwarded-For (every such field) */
-#define DM_HTTP_REALIP_PROXY   2 /* proxy_protocol: nothing yet */
+#define DM_HTTP_REALIP_PROXY   2 /* the PROXY header's source address */
 #define DM_HTTP_REALIP_HEADER  3 /* another field */
 
 typedef struct {
@@ -61,6 +63,7 @@ typedef struct {
     struct sockaddr *sockaddr; /* the peer's (in the connection's pool) */
     socklen_t socklen;
     dm_str_t addr_text; /* the peer's text */
+    unsigned proxy:1;   /* the address came from a PROXY header */
 } dm_http_realip_ctx_t;
 
 /* The walk over the header values, last element first. */
@@ -397,6 +400,7 @@ dm_http_realip_set(dm_http_request_t *r, const dm_inet_addr_t *addr)
     memcpy(p, text, len + 1);
 
     ctx = cln->data;
+    ctx->proxy = 0;
     ctx->connection = c;
     ctx->sockaddr = c->sockaddr;
     ctx->socklen = c->socklen;
@@ -411,6 +415,32 @@ dm_http_realip_set(dm_http_request_t *r, const dm_inet_addr_t *addr)
     return DM_DECLINED;
 }
 
+/*
+ * real_ip_header proxy_protocol: the source address of the PROXY header
+ * the connection came with, when the balancer that sent it is trusted (a
+ * LOCAL header, or none, changes nothing).
+ */
+static dm_int_t
+dm_http_realip_proxy(dm_http_request_t *r, dm_http_realip_loc_conf_t *lcf)
+{
+    const dm_proxy_protocol_t *pp = r->connection->proxy_protocol;
+    dm_inet_addr_t addr;
+
+    if (pp == NULL || pp->local
+        || (pp->src.ss_family != AF_INET && pp->src.ss_family != AF_INET6)
+        || !dm_cidr_match(lcf->from, r->connection->sockaddr)) {
+        return DM_DECLINED;
+    }
+    memset(&addr, 0, sizeof(addr));
+    memcpy(&addr.sa, &pp->src, pp->src_len);
+    addr.socklen = pp->src_len;
+    if (dm_http_realip_set(r, &addr) == DM_ERROR) {
+        return DM_ERROR;
+    }
+    dm_http_realip_ctx(r)->proxy = 1;
+    return DM_DECLINED;
+}
+
 /* POST_READ (the server's settings), and PREACCESS (the location's). */
 static dm_int_t
 dm_http_realip_handler(void *obj)
@@ -420,10 +450,12 @@ dm_http_realip_handler(void *obj)
         dm_http_request_loc_conf(r, dm_http_realip_module);
     dm_inet_addr_t addr;
 
-    if (lcf->from == NULL || lcf->type == DM_HTTP_REALIP_PROXY
-        || dm_http_realip_ctx(r) != NULL) {
-        /* nothing to trust, no PROXY header yet, or changed already */
+    if (lcf->from == NULL || dm_http_realip_ctx(r) != NULL) {
+        /* nothing to trust, or changed already */
         return DM_DECLINED;
+    }
+    if (lcf->type == DM_HTTP_REALIP_PROXY) {
+        return dm_http_realip_proxy(r, lcf);
     }
     if (!dm_http_realip_find(r, lcf, &addr)) {
         return DM_DECLINED;
@@ -440,6 +472,14 @@ dm_http_realip_trusted(dm_http_request_t *r)
 
     return dm_cidr_match(lcf->from,
                          ctx ? ctx->sockaddr : r->connection->sockaddr);
+}
+
+int
+dm_http_realip_transparent(dm_http_request_t *r)
+{
+    dm_http_realip_ctx_t *ctx = dm_http_realip_ctx(r);
+
+    return ctx && ctx->proxy;
 }
 
 const dm_str_t *

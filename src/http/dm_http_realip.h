@@ -21,4 +21,11 @@ int dm_http_realip_trusted(dm_http_request_t *r);
  */
 const dm_str_t *dm_http_realip_peer(dm_http_request_t *r);
 
+/*
+ * 1 when r's client address came from a PROXY header (real_ip_header
+ * proxy_protocol): the balancer that sent it is transparent, not an HTTP
+ * hop, so forwarding chains go on from the client, not from it.
+ */
+int dm_http_realip_transparent(dm_http_request_t *r);
+
 #endif /* DM_HTTP_REALIP_H */

@@ -235,6 +235,21 @@ dm_http_request_init_connection(dm_connection_t *c)
     cln->data = hc;
     hc->connection = c;
     c->data = hc;
+    if (addr->proxy_protocol) {
+        /* the listen check made sure the module is there */
+        dm_http_proxy_protocol_read(hc);
+        return;
+    }
+    dm_http_request_accepted(hc);
+}
+
+void (*dm_http_proxy_protocol_read)(dm_http_conn_t *hc);
+
+void
+dm_http_request_accepted(dm_http_conn_t *hc)
+{
+    dm_http_addr_t *addr = dm_http_listen_find_addr(hc->connection);
+
     if (addr->ssl) {
         dm_http_ssl_start(hc, addr->default_server);
         return;
@@ -585,7 +600,7 @@ dm_http_request_run_phases(dm_http_request_t *r)
  * A Location given as a path becomes absolute, as nginx's defaults
  * (absolute_redirect on, server_name_in_redirect off, port_in_redirect
  * on): the request's Host, else the server's first name, else the local
- * address; the local port unless it is 80.
+ * address; the local port unless it is the scheme's (80, 443 on TLS).
  */
 static dm_str_t *
 dm_http_absolute_location(dm_http_request_t *r, const dm_str_t *path)
@@ -610,16 +625,17 @@ dm_http_absolute_location(dm_http_request_t *r, const dm_str_t *path)
         host.len = dm_inet_ntop(c->local_sockaddr, addr, sizeof(addr), 0);
         host.data = addr;
     }
-    len = sizeof("http://:65535") + host.len + path->len;
+    len = sizeof("https://:65535") + host.len + path->len;
     out = dm_palloc(r->pool, sizeof(dm_str_t));
     if (out == NULL || (out->data = dm_pnalloc(r->pool, len)) == NULL) {
         return NULL;
     }
-    out->len = (size_t) snprintf((char *) out->data, len, "http://%.*s",
-                                 DM_STR_ARG(host));
+    out->len = (size_t) snprintf((char *) out->data, len, "%s://%.*s",
+                                 c->ssl ? "https" : "http", DM_STR_ARG(host));
     /* the host as $host: lower case */
-    dm_strlow(out->data + 7, out->data + 7, host.len);
-    if (port && port != 80) {
+    dm_strlow(out->data + out->len - host.len, out->data + out->len - host.len,
+              host.len);
+    if (port && port != (c->ssl ? 443 : 80)) {
         out->len += (size_t) snprintf((char *) out->data + out->len,
                                       len - out->len, ":%u", (unsigned) port);
     }

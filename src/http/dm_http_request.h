@@ -11,6 +11,20 @@
 void dm_http_request_init_connection(dm_connection_t *c);
 
 /*
+ * The PROXY header of a connection on a `listen ... proxy_protocol`
+ * address: set by the proxy_protocol module (NULL without it, and such a
+ * listen is refused). It reads the header (c->proxy_protocol), then calls
+ * dm_http_request_accepted, or closes the connection.
+ */
+extern void (*dm_http_proxy_protocol_read)(dm_http_conn_t *hc);
+
+/*
+ * After the PROXY header (if any): the TLS handshake on an ssl address,
+ * then dm_http_request_wait.
+ */
+void dm_http_request_accepted(dm_http_conn_t *hc);
+
+/*
  * The connection is ready for its first request head (after the TLS
  * handshake on an ssl address): reading starts, bounded by
  * client_header_timeout.

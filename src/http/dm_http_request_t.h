@@ -21,6 +21,8 @@ typedef struct {
     dm_uint_t requests;         /* requests served on this connection */
     dm_msec_t header_deadline;  /* client_header_timeout for this head */
     unsigned buf_cached:1;      /* buf comes from the worker's free list */
+    unsigned upstream_owned:1;  /* idle upstream connections of its own
+                                   (proxy_protocol) close with it */
 } dm_http_conn_t;
 
 struct dm_http_request_s {

@@ -105,7 +105,9 @@ dm_http_var_fixed(dm_variable_env_t *env, dm_variable_value_t *v,
 
     switch (which) {
     case 0:
-        return dm_variable_set_str(v, (u_char *) "http", 4);
+        return env->connection->ssl
+                   ? dm_variable_set_str(v, (u_char *) "https", 5)
+                   : dm_variable_set_str(v, (u_char *) "http", 4);
     case 1:
         return r->head.version == 10
                    ? dm_variable_set_str(v, (u_char *) "HTTP/1.0", 8)

@@ -57,6 +57,7 @@ typedef struct {
     dm_inet_addr_t addr;               /* a specific local address */
     dm_stream_core_srv_conf_t *server; /* the server for it */
     unsigned ssl:1;                    /* listen ... ssl */
+    unsigned proxy_protocol:1;         /* listen ... proxy_protocol */
 } dm_stream_addr_t;
 
 typedef struct {

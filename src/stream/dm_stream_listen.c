@@ -3,12 +3,11 @@
  *
  *   listen ADDRESS[:PORT] | PORT [backlog=N] [rcvbuf=SIZE] [sndbuf=SIZE]
  *          [so_keepalive=on|off|[IDLE]:[INTVL]:[CNT]] [deferred] [bind]
- *          [ipv6only=on|off] [udp] [ssl];
+ *          [ipv6only=on|off] [udp] [ssl] [proxy_protocol];
  *
  * `ssl` terminates TLS on the address (the SSL phase, dm_stream_ssl.c);
- * it cannot go with `udp`. `proxy_protocol` is reserved for the issue
- * that builds it: rather than accepted and ignored, it is refused with a
- * message saying so.
+ * `proxy_protocol` reads a PROXY header first (POST_ACCEPT, the
+ * proxy_protocol module); neither goes with `udp`.
  */
 #include <dm_core.h>
 #include <dm_stream.h>
@@ -59,12 +58,6 @@ dm_stream_listen_set(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
                 goto invalid;
             }
             ls->udp = 1;
-        } else if (dm_str_eq(&value[i], "proxy_protocol")) {
-            dm_conf_log_error(DM_LOG_EMERG, cf, 0,
-                              "the \"%s\" parameter of \"listen\" is not "
-                              "supported by this version",
-                              value[i].data);
-            return DM_CONF_ERROR;
         } else {
             goto invalid;
         }
@@ -77,11 +70,12 @@ dm_stream_listen_set(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
                           value[i].data);
         return DM_CONF_ERROR;
     }
-    if (ls->udp && ls->opts.ssl) {
-        /* DTLS is not supported */
+    if (ls->udp && (ls->opts.ssl || ls->opts.proxy_protocol)) {
+        /* no DTLS; a PROXY header on each received datagram is not read */
         dm_conf_log_error(DM_LOG_EMERG, cf, 0,
-                          "the \"ssl\" and \"udp\" parameters of "
-                          "\"listen\" cannot be used together");
+                          "the \"%s\" and \"udp\" parameters of "
+                          "\"listen\" cannot be used together",
+                          ls->opts.ssl ? "ssl" : "proxy_protocol");
         return DM_CONF_ERROR;
     }
     return DM_CONF_OK;
@@ -129,6 +123,8 @@ dm_stream_listen_socket(dm_conf_t *cf, dm_stream_listen_t *l, dm_uint_t naddrs)
     return ls;
 }
 
+dm_uint_t dm_stream_proxy_protocol_enabled;
+
 char *
 dm_stream_listen_init(dm_conf_t *cf, dm_stream_core_main_conf_t *cmcf)
 {
@@ -160,6 +156,13 @@ dm_stream_listen_init(dm_conf_t *cf, dm_stream_core_main_conf_t *cmcf)
     for (i = 0; i < n; i++) {
         if (l[i].opts.ssl
             && dm_stream_ssl_check_listen(cf, l[i].server) != DM_CONF_OK) {
+            return DM_CONF_ERROR;
+        }
+        if (l[i].opts.proxy_protocol && !dm_stream_proxy_protocol_enabled) {
+            dm_log_error(DM_LOG_EMERG, cf->log, 0,
+                         "the \"proxy_protocol\" parameter of \"listen\" "
+                         "needs the proxy_protocol module, which this "
+                         "binary was built without");
             return DM_CONF_ERROR;
         }
     }
@@ -200,6 +203,7 @@ dm_stream_listen_init(dm_conf_t *cf, dm_stream_core_main_conf_t *cmcf)
                     port->addrs[k].addr = l[j].addr;
                     port->addrs[k].server = l[j].server;
                     port->addrs[k].ssl = l[j].opts.ssl;
+                    port->addrs[k].proxy_protocol = l[j].opts.proxy_protocol;
                     k++;
                 }
             }
@@ -207,6 +211,7 @@ dm_stream_listen_init(dm_conf_t *cf, dm_stream_core_main_conf_t *cmcf)
         port->addrs[k].addr = l[i].addr;
         port->addrs[k].server = l[i].server;
         port->addrs[k].ssl = l[i].opts.ssl;
+        port->addrs[k].proxy_protocol = l[i].opts.proxy_protocol;
         port->naddrs = k + 1;
     }
     return DM_CONF_OK;

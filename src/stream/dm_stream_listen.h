@@ -18,6 +18,12 @@ char *dm_stream_listen_set(dm_conf_t *cf, const dm_command_t *cmd, void *conf);
 char *dm_stream_listen_init(dm_conf_t *cf, dm_stream_core_main_conf_t *cmcf);
 
 /*
+ * Set by the proxy_protocol module when it is built in: without it, a
+ * `listen ... proxy_protocol` is refused rather than ignored.
+ */
+extern dm_uint_t dm_stream_proxy_protocol_enabled;
+
+/*
  * A `listen ... ssl` of server cscf needs a certificate pair there
  * (dm_stream_ssl.c). Returns DM_CONF_OK or DM_CONF_ERROR (logged).
  */

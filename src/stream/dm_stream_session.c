@@ -62,6 +62,7 @@ dm_stream_session_init_connection(dm_connection_t *c)
     }
     s->connection = c;
     s->ssl = addr->ssl;
+    s->proxy_protocol = addr->proxy_protocol;
     s->main_conf = cscf->ctx->main_conf;
     s->srv_conf = cscf->ctx->srv_conf;
     cmcf = dm_stream_session_main_conf(s, dm_stream_core_module);

@@ -29,6 +29,7 @@ struct dm_stream_session_s {
     unsigned reset:1;            /* close the client with a reset */
     unsigned finalized:1;        /* finalize ran: late handlers do nothing */
     unsigned ssl:1;              /* the address terminates TLS */
+    unsigned proxy_protocol:1;   /* a PROXY header comes first */
 };
 
 #endif /* DM_STREAM_SESSION_T_H */
