@@ -92,3 +92,19 @@ dm_stats_last_heartbeat(void)
 {
     return dm_stats_root ? dm_stats_root->heartbeat : 0;
 }
+
+int
+dm_stats_helper_alive(void)
+{
+    dm_msec_t hb = dm_stats_last_heartbeat();
+
+    /* without the zone (unit tests) the peer records are process-local
+       and nobody goes stale: trust them */
+    if (dm_stats_root == NULL) {
+        return 1;
+    }
+    /* the helper's cached clock may be a little ahead of ours */
+    return hb != 0
+           && (hb >= dm_current_msec
+               || dm_current_msec - hb <= 3 * DM_STATS_HEARTBEAT);
+}

@@ -26,4 +26,14 @@ uint64_t dm_stats_get(dm_uint_t stat);
 void dm_stats_heartbeat(void);
 dm_msec_t dm_stats_last_heartbeat(void);
 
+/* How often the helper beats (src/os/dm_worker.c), in ms. */
+#define DM_STATS_HEARTBEAT 1000
+
+/*
+ * Whether the helper's results may be trusted now: its last heartbeat is
+ * at most three beats old (DESIGN.md section 1). False with no helper
+ * (master_process off) or before its first beat.
+ */
+int dm_stats_helper_alive(void);
+
 #endif /* DM_STATS_H */

@@ -33,6 +33,7 @@ static int dm_worker_terminate;
 static int dm_worker_quit;
 static int dm_worker_reopen;
 static dm_uint_t dm_worker_internal; /* slots that are ours, not clients' */
+static int dm_worker_helper;         /* this process is the helper */
 static dm_event_t dm_worker_shutdown_timer;
 static dm_event_t dm_worker_heartbeat_timer;
 static int dm_worker_shutdown_expired;
@@ -104,6 +105,7 @@ dm_worker_run(dm_cycle_t *cycle, dm_uint_t slot, dm_uint_t nworkers,
         dm_worker_internal++;
     }
 
+    dm_worker_helper = (slot == DM_WORKER_HELPER);
     if (dm_worker_init_modules(cycle) != DM_OK
         || (slot != DM_WORKER_HELPER
             && dm_event_accept_start(cycle, slot, nworkers) != DM_OK)) {
@@ -265,6 +267,12 @@ dm_worker_channel_handler(dm_event_t *rev)
             break;
         }
     }
+}
+
+int
+dm_worker_is_helper(void)
+{
+    return dm_worker_helper;
 }
 
 static void

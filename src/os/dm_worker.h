@@ -26,6 +26,12 @@ int dm_worker_run(dm_cycle_t *cycle, dm_uint_t slot, dm_uint_t nworkers,
  */
 void dm_worker_rlimit(dm_cycle_t *cycle);
 
+/*
+ * Whether this process is the helper (set by dm_worker_run before the
+ * modules' init_process runs, so they can tell where they run).
+ */
+int dm_worker_is_helper(void);
+
 /* Set when this process is shutting down gracefully. */
 extern int dm_worker_exiting;
 

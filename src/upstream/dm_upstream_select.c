@@ -8,6 +8,7 @@
  */
 #include <dm_core.h>
 #include <dm_upstream.h>
+#include <dm_stats.h>
 
 #define dm_upstream_tried(pick, i)                                             \
     ((pick)->tried[(i) >> 6] & ((uint64_t) 1 << ((i) &63)))
@@ -44,7 +45,11 @@ dm_upstream_eligible(dm_upstream_pick_t *pick, dm_upstream_peer_t *peer,
         *why = "marked down";
         return 0;
     }
-    if (__atomic_load_n(&st->health_down, __ATOMIC_RELAXED)) {
+    /* active and passive checks combine: eligible only when neither
+       says down; a stale helper's results are ignored */
+    if (!pick->ignore_health
+        && __atomic_load_n(&st->health_down, __ATOMIC_RELAXED)
+        && dm_stats_helper_alive()) {
         *why = "health check failing";
         return 0;
     }
@@ -123,6 +128,25 @@ dm_upstream_debug_skipped(dm_upstream_pick_t *pick, dm_upstream_peer_t *chosen)
 }
 #endif
 
+/* Whether every server not marked down fails its active checks now. */
+static int
+dm_upstream_all_health_down(dm_upstream_group_t *g)
+{
+    dm_uint_t i;
+
+    if (!dm_stats_helper_alive()) {
+        return 0;
+    }
+    for (i = 0; i < g->npeers; i++) {
+        if (!g->peers[i].down
+            && !__atomic_load_n(&g->peers[i].state->health_down,
+                                __ATOMIC_RELAXED)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 dm_upstream_peer_t *
 dm_upstream_select(dm_upstream_pick_t *pick)
 {
@@ -148,6 +172,18 @@ dm_upstream_select(dm_upstream_pick_t *pick)
     if (peer == NULL && g->npeers > g->nprimary) {
         peer = dm_upstream_balance(pick, g->nprimary, g->npeers);
         how = "backup";
+    }
+    if (peer == NULL && g->health_try_all && !pick->ignore_health
+        && dm_upstream_all_health_down(g)) {
+        /* all_down=try_all: with every server failing its checks, the
+           checks are ignored for this selection (passive ones still
+           count) */
+        pick->ignore_health = 1;
+        peer = dm_upstream_balance(pick, 0, g->nprimary);
+        if (peer == NULL && g->npeers > g->nprimary) {
+            peer = dm_upstream_balance(pick, g->nprimary, g->npeers);
+        }
+        how = "all_down=try_all";
     }
     if (peer == NULL) {
         dm_log_debug(pick->log, 0,

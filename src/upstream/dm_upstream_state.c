@@ -17,7 +17,8 @@
 #include <dm_upstream.h>
 #include <dm_process.h>
 
-#define DM_UPSTREAM_STATE_VERSION 1
+/* 2: the health check fields of the peer record */
+#define DM_UPSTREAM_STATE_VERSION 2
 /* Virtual size: memfd pages are only backed once touched. */
 #define DM_UPSTREAM_STATE_SIZE (64 * 1024 * 1024)
 #define DM_UPSTREAM_BUCKETS    4096

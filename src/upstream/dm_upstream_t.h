@@ -41,7 +41,20 @@ typedef struct {
     uint32_t health_down; /* set by active health checks */
     uint32_t drain;       /* runtime drain override (1 = draining) */
     uint64_t next;        /* offset of the next record in its bucket */
+    /* active health checks (written by the helper only) */
+    uint32_t hc_flags;  /* DM_UPSTREAM_HC_* */
+    uint32_t hc_ok;     /* consecutive successful probes */
+    uint32_t hc_bad;    /* consecutive failed probes */
+    uint32_t hc_pad;    /* keeps the words below aligned */
+    uint64_t hc_last;   /* monotonic ms when the last probe started */
+    uint64_t hc_probes; /* probes made (metrics) */
+    uint64_t hc_failed; /* probes that failed (metrics) */
+    uint64_t hc_downs;  /* UP -> DOWN transitions (metrics) */
+    uint64_t hc_ups;    /* DOWN -> UP transitions (metrics) */
 } dm_upstream_peer_state_t;
+
+/* hc_flags: the record was set up by a health check (initial= applied) */
+#define DM_UPSTREAM_HC_INIT 0x01
 
 /* A group's shared state. */
 typedef struct {
@@ -93,6 +106,7 @@ struct dm_upstream_group_s {
     dm_upstream_point_t *points; /* consistent ring, sorted */
     dm_uint_t npoints;
     unsigned two_least_conn:1;        /* random two least_conn */
+    unsigned health_try_all:1;        /* health_check all_down=try_all */
     dm_upstream_group_state_t *state; /* shared state */
     dm_shm_counters_t *counters;      /* its counters area */
     int64_t *weights;                 /* shared smooth-WRR current weights */
@@ -114,8 +128,9 @@ typedef struct {
     dm_uint_t tries;           /* attempts so far */
     uint32_t hash;             /* hash state (rehash for hash KEY) */
     dm_uint_t rehash;
-    unsigned hashed:1;    /* the key was hashed */
-    unsigned connected:1; /* counted in ACTIVE for peer */
+    unsigned hashed:1;        /* the key was hashed */
+    unsigned ignore_health:1; /* all_down=try_all: every peer was down */
+    unsigned connected:1;     /* counted in ACTIVE for peer */
 } dm_upstream_pick_t;
 
 #endif /* DM_UPSTREAM_T_H */

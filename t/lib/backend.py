@@ -5,6 +5,7 @@
 #
 #   python3 t/lib/backend.py --port N [--host 127.0.0.1] [--name NAME]
 #                            [--idle-close SECONDS] [--log FILE]
+#                            [--health CODE]
 #                            [--tls-cert FILE --tls-key FILE
 #                             [--tls-client-ca FILE]]
 #
@@ -55,6 +56,15 @@
 #                    "active" (open connections)}.
 #   /cookie          200 with "Set-Cookie: a=1" and "Set-Cookie: b=2".
 #   /drop            closes the connection without an answer.
+#   /healthz         the default answer, until a health status is set
+#                    (--health CODE, or /control/health/CODE): from then
+#                    on CODE with the body "NAME health CODE\n".
+#   /control/health/CODE
+#                    sets the status of /healthz (200-599) for every
+#                    later request, on every connection; answers 200
+#                    "NAME health CODE\n". For the health_check tests: a
+#                    backend whose port stays open while its /healthz
+#                    fails (every other path is unchanged).
 #   HEAD             any path: the head the GET would have (Content-Length
 #                    included), no body.
 #
@@ -163,6 +173,7 @@ class Server:
         self.active = 0
         self.logf = open(args.log, "a", buffering=1) if args.log else None
         self.tls = bool(getattr(args, "tls_cert", None))
+        self.health = getattr(args, "health", None)
 
     def log(self, line):
         if self.logf:
@@ -605,6 +616,20 @@ class Conn:
             return await fixed(200, echo(),
                                delay_body=number(arg, 600000) / 1000.0)
 
+        if path == "/healthz" and self.srv.health is not None:
+            code = self.srv.health
+            return await fixed(code, ("%s health %d\n" % (self.srv.name,
+                                                           code)).encode())
+
+        if len(parts) == 4 and parts[1] == "control" \
+                and parts[2] == "health":
+            code = number(parts[3], 599)
+            if code < 200:
+                raise Bad(400, "status out of range")
+            self.srv.health = code
+            return await fixed(200, ("%s health %d\n" % (self.srv.name,
+                                                          code)).encode())
+
         if path == "/stats":
             body = json.dumps({"name": self.srv.name,
                                "connections": self.srv.conns,
@@ -760,11 +785,14 @@ async def main():
     ap.add_argument("--tls-cert", default=None)
     ap.add_argument("--tls-key", default=None)
     ap.add_argument("--tls-client-ca", default=None)
+    ap.add_argument("--health", type=int, default=None)
     args = ap.parse_args()
     if bool(args.tls_cert) != bool(args.tls_key):
         ap.error("--tls-cert and --tls-key go together")
     if args.tls_client_ca and not args.tls_cert:
         ap.error("--tls-client-ca needs --tls-cert")
+    if args.health is not None and not 200 <= args.health <= 599:
+        ap.error("--health takes a status from 200 to 599")
     srv = Server(args)
     extra = {}
     if args.tls_cert:
