@@ -44,7 +44,7 @@
 #      response and no socket error, and the restarted backend serves
 #      again.
 #
-# `server NAME resolve` (DNS) is not built yet and not tested here.
+# `server NAME resolve` (DNS) is t/resolve.t.
 
 use strict;
 use warnings;

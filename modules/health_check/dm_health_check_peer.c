@@ -279,6 +279,20 @@ dm_health_check_timer(dm_event_t *ev)
     if (dm_worker_exiting) {
         return;
     }
+    if (hp->peer->resolve) {
+        /* a `resolve` slot: the address it holds now; none, no probe */
+        if (!dm_upstream_peer_refresh(hp->peer)) {
+            (void) dm_event_timer_add(&hp->ev, hp->conf->interval);
+            return;
+        }
+        memcpy(&hp->sa, hp->peer->sockaddr, hp->peer->socklen);
+        hp->socklen = hp->peer->socklen;
+        hp->addr_text = hp->peer->addr_text;
+        if (hp->conf->port && hp->sa.ss_family == AF_INET) {
+            ((struct sockaddr_in *) &hp->sa)->sin_port =
+                htons((in_port_t) hp->conf->port);
+        }
+    }
     __atomic_store_n(&hp->peer->state->hc_last, dm_current_msec,
                      __ATOMIC_RELAXED);
     __atomic_add_fetch(&hp->peer->state->hc_probes, 1, __ATOMIC_RELAXED);

@@ -46,6 +46,20 @@ void dm_upstream_done(dm_upstream_pick_t *pick, uint64_t bytes);
 void dm_upstream_failed(dm_upstream_pick_t *pick);
 void dm_upstream_succeeded(dm_upstream_pick_t *pick);
 
+/*
+ * A `server NAME resolve` slot: copies its address from the zone into
+ * the peer (sockaddr, socklen, addr_text) when it changed. Returns 1
+ * when the slot holds an address, 0 when it is empty (not eligible).
+ */
+int dm_upstream_peer_refresh(dm_upstream_peer_t *peer);
+
+/*
+ * The helper process: follows the `resolve` names of an engine's
+ * upstreams (dm_upstream_resolve.c). Returns DM_OK or DM_ERROR.
+ */
+dm_int_t dm_upstream_resolve_start(dm_cycle_t *cycle,
+                                   dm_upstream_main_conf_t *umcf);
+
 /* The effective weight of a peer now (slow_start ramps it). */
 dm_uint_t dm_upstream_weight(dm_upstream_peer_t *peer);
 

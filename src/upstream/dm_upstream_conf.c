@@ -12,6 +12,7 @@
 #include <dm_crc32.h>
 #include <dm_stream.h>
 #include <dm_http_conf.h>
+#include <dm_worker.h>
 #include <netdb.h>
 
 static void *dm_upstream_create_main_conf(dm_conf_t *cf);
@@ -24,6 +25,12 @@ static char *dm_upstream_server(dm_conf_t *cf, const dm_command_t *cmd,
 static char *dm_upstream_balancer(dm_conf_t *cf, const dm_command_t *cmd,
                                   void *conf);
 static dm_int_t dm_upstream_init_module(dm_cycle_t *cycle);
+static char *dm_upstream_resolver(dm_conf_t *cf, const dm_command_t *cmd,
+                                  void *conf);
+static dm_int_t dm_stream_upstream_init_process(dm_cycle_t *cycle);
+static dm_int_t dm_http_upstream_init_process(dm_cycle_t *cycle);
+
+static const dm_conf_bounds_t dm_upstream_valid_bounds = {1000, 7LL * 86400000};
 
 static const dm_command_t dm_stream_upstream_commands[] = {
     {dm_string("upstream"), DM_STREAM_MAIN_CONF, DM_CONF_BLOCK | DM_CONF_TAKE1,
@@ -36,6 +43,12 @@ static const dm_command_t dm_stream_upstream_commands[] = {
      dm_upstream_balancer, DM_CONF_LEVEL_SRV, 0, NULL},
     {dm_string("random"), DM_STREAM_UPS_CONF, DM_CONF_NOARGS | DM_CONF_TAKE12,
      dm_upstream_balancer, DM_CONF_LEVEL_SRV, 0, NULL},
+    {dm_string("resolver"), DM_STREAM_MAIN_CONF, DM_CONF_TAKE1,
+     dm_upstream_resolver, DM_CONF_LEVEL_MAIN, 0, NULL},
+    {dm_string("resolver_valid"), DM_STREAM_MAIN_CONF, DM_CONF_TAKE1,
+     dm_conf_set_msec_slot, DM_CONF_LEVEL_MAIN,
+     offsetof(dm_upstream_main_conf_t, resolver_valid),
+     &dm_upstream_valid_bounds},
     dm_null_command,
 };
 
@@ -47,6 +60,7 @@ dm_module_t dm_stream_upstream_module = {
     .init_main_conf = dm_upstream_init_main_conf,
     .create_srv_conf = dm_upstream_create_srv_conf,
     .init_module = dm_upstream_init_module,
+    .init_process = dm_stream_upstream_init_process,
 };
 
 static const dm_command_t dm_http_upstream_commands[] = {
@@ -60,6 +74,12 @@ static const dm_command_t dm_http_upstream_commands[] = {
      DM_CONF_LEVEL_SRV, 0, NULL},
     {dm_string("random"), DM_HTTP_UPS_CONF, DM_CONF_NOARGS | DM_CONF_TAKE12,
      dm_upstream_balancer, DM_CONF_LEVEL_SRV, 0, NULL},
+    {dm_string("resolver"), DM_HTTP_MAIN_CONF, DM_CONF_TAKE1,
+     dm_upstream_resolver, DM_CONF_LEVEL_MAIN, 0, NULL},
+    {dm_string("resolver_valid"), DM_HTTP_MAIN_CONF, DM_CONF_TAKE1,
+     dm_conf_set_msec_slot, DM_CONF_LEVEL_MAIN,
+     offsetof(dm_upstream_main_conf_t, resolver_valid),
+     &dm_upstream_valid_bounds},
     dm_null_command,
 };
 
@@ -70,6 +90,7 @@ dm_module_t dm_http_upstream_module = {
     .create_main_conf = dm_upstream_create_main_conf,
     .init_main_conf = dm_upstream_init_main_conf,
     .create_srv_conf = dm_upstream_create_srv_conf,
+    .init_process = dm_http_upstream_init_process,
 };
 
 static void *
@@ -84,7 +105,61 @@ dm_upstream_create_main_conf(dm_conf_t *cf)
                != DM_OK) {
         return NULL;
     }
+    umcf->resolver_valid = DM_CONF_UNSET_MSEC;
     return umcf;
+}
+
+/* resolver ADDRESS[:PORT]; (port 53) */
+static char *
+dm_upstream_resolver(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
+{
+    dm_upstream_main_conf_t *umcf = conf;
+    dm_str_t *value = cf->args->elts;
+    const char *err;
+
+    if (umcf->resolver) {
+        return "is duplicate";
+    }
+    umcf->resolver = dm_pcalloc(cf->pool, sizeof(dm_inet_addr_t));
+    if (umcf->resolver == NULL) {
+        return DM_CONF_ERROR;
+    }
+    if (dm_inet_parse(value[1].data, value[1].len, 53, umcf->resolver, &err)
+            != DM_OK
+        || umcf->resolver->wildcard
+        || umcf->resolver->sa.ss_family == AF_UNIX) {
+        dm_conf_log_error(DM_LOG_EMERG, cf, 0,
+                          "invalid resolver address \"%s\": an IP address "
+                          "and port is needed (host names are not resolved)",
+                          value[1].data);
+        return DM_CONF_ERROR;
+    }
+    return DM_CONF_OK;
+}
+
+/* The helper re-resolves the `resolve` names (dm_upstream_resolve.c). */
+static dm_int_t
+dm_upstream_init_process_engine(dm_cycle_t *cycle, dm_conf_ctx_t *ctx,
+                                dm_module_t *module)
+{
+    if (ctx == NULL || !dm_worker_is_helper()) {
+        return DM_OK;
+    }
+    return dm_upstream_resolve_start(cycle, ctx->main_conf[module->ctx_index]);
+}
+
+static dm_int_t
+dm_stream_upstream_init_process(dm_cycle_t *cycle)
+{
+    return dm_upstream_init_process_engine(cycle, dm_stream_conf_ctx(cycle),
+                                           &dm_stream_upstream_module);
+}
+
+static dm_int_t
+dm_http_upstream_init_process(dm_cycle_t *cycle)
+{
+    return dm_upstream_init_process_engine(cycle, dm_http_conf_ctx(cycle),
+                                           &dm_http_upstream_module);
 }
 
 static void *
@@ -222,6 +297,91 @@ dm_upstream_push_peer(dm_conf_t *cf, dm_array_t *list,
     return DM_CONF_OK;
 }
 
+/*
+ * server NAME resolve: DM_UPSTREAM_RESOLVE_SLOTS peers, empty until the
+ * helper resolves NAME and writes their addresses into the zone; their
+ * identities NAME#1 ... stay the same across reloads.
+ */
+static char *
+dm_upstream_add_slots(dm_conf_t *cf, dm_array_t *list,
+                      const dm_upstream_peer_t *tmpl, const dm_str_t *addr,
+                      u_char *host, size_t hlen, in_port_t port)
+{
+    dm_upstream_peer_t *peer;
+    dm_uint_t k;
+    u_char *id;
+
+    for (k = 0; k < DM_UPSTREAM_RESOLVE_SLOTS; k++) {
+        peer = dm_array_push(list);
+        id = dm_pnalloc(cf->pool, addr->len + 8);
+        if (peer == NULL || id == NULL) {
+            return DM_CONF_ERROR;
+        }
+        *peer = *tmpl;
+        peer->name = *addr;
+        peer->host.data = host;
+        peer->host.len = hlen;
+        peer->port = port;
+        peer->id.data = id;
+        peer->id.len =
+            (size_t) snprintf((char *) id, addr->len + 8, "%.*s#%lu",
+                              DM_STR_ARG(*addr), (unsigned long) k + 1);
+        /* filled from the zone by dm_upstream_peer_refresh */
+        peer->sockaddr = dm_pcalloc(cf->pool, sizeof(struct sockaddr_storage));
+        peer->addr_text.data = dm_pnalloc(cf->pool, DM_INET_ADDRSTRLEN);
+        if (peer->sockaddr == NULL || peer->addr_text.data == NULL) {
+            return DM_CONF_ERROR;
+        }
+        peer->socklen = 0;
+        peer->addr_text.len = 0;
+    }
+    return DM_CONF_OK;
+}
+
+/*
+ * server NAME service=SVC resolve: the slots follow the SRV records of
+ * _SVC._tcp.NAME (SVC as written when it starts with '_'), their ports
+ * included; NAME takes no port.
+ */
+static char *
+dm_upstream_add_srv(dm_conf_t *cf, dm_upstream_srv_conf_t *uscf,
+                    dm_array_t *list, const dm_upstream_peer_t *tmpl,
+                    const dm_str_t *addr)
+{
+    dm_upstream_peer_t *p;
+    char *rv;
+    u_char *q;
+    size_t n;
+    dm_uint_t k;
+
+    if (!tmpl->resolve || memchr(addr->data, ':', addr->len)) {
+        dm_conf_log_error(DM_LOG_EMERG, cf, 0,
+                          "\"service=\" needs \"resolve\" and a name "
+                          "without a port in upstream \"%.*s\"",
+                          DM_STR_ARG(uscf->name));
+        return DM_CONF_ERROR;
+    }
+    n = tmpl->service.len + addr->len + 8;
+    q = dm_pnalloc(cf->pool, n);
+    if (q == NULL) {
+        return DM_CONF_ERROR;
+    }
+    n = tmpl->service.data[0] == '_'
+            ? (size_t) snprintf((char *) q, n, "%.*s.%.*s",
+                                DM_STR_ARG(tmpl->service), DM_STR_ARG(*addr))
+            : (size_t) snprintf((char *) q, n, "_%.*s._tcp.%.*s",
+                                DM_STR_ARG(tmpl->service), DM_STR_ARG(*addr));
+    rv = dm_upstream_add_slots(cf, list, tmpl, addr, q, n, 0);
+    if (rv != DM_CONF_OK) {
+        return rv;
+    }
+    p = list->elts;
+    for (k = list->nelts - DM_UPSTREAM_RESOLVE_SLOTS; k < list->nelts; k++) {
+        p[k].srv = 1;
+    }
+    return DM_CONF_OK;
+}
+
 /* Adds one peer per address of a server line (host names resolved now,
    in the master, at load). */
 static char *
@@ -243,6 +403,9 @@ dm_upstream_add_peers(dm_conf_t *cf, dm_upstream_srv_conf_t *uscf,
         if (*list == NULL) {
             return DM_CONF_ERROR;
         }
+    }
+    if (tmpl->service.len) {
+        return dm_upstream_add_srv(cf, uscf, *list, tmpl, addr);
     }
     if (dm_inet_parse(addr->data, addr->len, port, &ia, &err) == DM_OK) {
         return dm_upstream_push_peer(cf, *list, tmpl, addr,
@@ -272,6 +435,9 @@ dm_upstream_add_peers(dm_conf_t *cf, dm_upstream_srv_conf_t *uscf,
     }
     memcpy(host, addr->data, n);
     host[n] = '\0';
+    if (tmpl->resolve) {
+        return dm_upstream_add_slots(cf, *list, tmpl, addr, host, n, port);
+    }
     snprintf(portbuf, sizeof(portbuf), "%u", (unsigned) port);
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
@@ -293,7 +459,8 @@ dm_upstream_add_peers(dm_conf_t *cf, dm_upstream_srv_conf_t *uscf,
 
 /*
  * server ADDRESS [weight=N] [max_fails=N] [fail_timeout=TIME] [backup]
- *        [down] [drain] [max_conns=N] [slow_start=TIME] [route=ID];
+ *        [down] [drain] [max_conns=N] [slow_start=TIME] [route=ID]
+ *        [resolve];
  */
 static char *
 dm_upstream_server(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
@@ -351,6 +518,13 @@ dm_upstream_server(dm_conf_t *cf, const dm_command_t *cmd, void *conf)
             tmpl.down = 1;
         } else if (dm_str_eq(&value[i], "drain")) {
             tmpl.drain = 1;
+        } else if (dm_str_eq(&value[i], "resolve")) {
+            tmpl.resolve = 1;
+        } else if (dm_upstream_param(&value[i], "service=", &v)) {
+            if (v.len > 62) {
+                goto invalid;
+            }
+            tmpl.service = v;
         } else {
             goto invalid;
         }
@@ -429,8 +603,29 @@ dm_upstream_init_main_conf(dm_conf_t *cf, void *conf)
     dm_upstream_group_t *g;
     dm_uint_t i, k, np, nb;
 
+    dm_conf_init_msec_value(umcf->resolver_valid, 30000);
     if (umcf->upstreams.nelts && dm_upstream_state_declare(cf) != DM_OK) {
         return DM_CONF_ERROR;
+    }
+    for (i = 0; i < umcf->upstreams.nelts; i++) {
+        dm_array_t *lists[2] = {u[i]->peers, u[i]->backups};
+        dm_upstream_peer_t *p;
+
+        for (k = 0; k < 2; k++) {
+            p = lists[k] ? lists[k]->elts : NULL;
+            for (np = 0; lists[k] && np < lists[k]->nelts; np++) {
+                if (p[np].resolve && umcf->resolver == NULL) {
+                    dm_log_error(DM_LOG_EMERG, cf->log, 0,
+                                 "no resolver defined to resolve \"%.*s\" in "
+                                 "upstream \"%.*s\" in %.*s:%lu",
+                                 DM_STR_ARG(p[np].host), DM_STR_ARG(u[i]->name),
+                                 DM_STR_ARG(u[i]->file),
+                                 (unsigned long) u[i]->line);
+                    return DM_CONF_ERROR;
+                }
+                umcf->resolves |= p[np].resolve;
+            }
+        }
     }
     for (i = 0; i < umcf->upstreams.nelts; i++) {
         g = dm_upstream_group_get(cf, u[i]);

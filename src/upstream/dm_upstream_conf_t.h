@@ -19,7 +19,11 @@ typedef struct {
 
 /* The upstream module's main structure, one per engine. */
 typedef struct {
-    dm_array_t upstreams; /* dm_upstream_srv_conf_t *, in file order */
+    dm_array_t upstreams;     /* dm_upstream_srv_conf_t *, in file order */
+    dm_inet_addr_t *resolver; /* resolver ADDRESS[:PORT], NULL: none */
+    dm_msec_t resolver_valid; /* resolver_valid (30s): the longest a
+                                 resolved name is kept without asking */
+    unsigned resolves:1;      /* some server line says resolve */
 } dm_upstream_main_conf_t;
 
 #endif /* DM_UPSTREAM_CONF_T_H */

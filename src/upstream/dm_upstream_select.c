@@ -45,6 +45,10 @@ dm_upstream_eligible(dm_upstream_pick_t *pick, dm_upstream_peer_t *peer,
         *why = "marked down";
         return 0;
     }
+    if (peer->resolve && !dm_upstream_peer_refresh(peer)) {
+        *why = "not resolved";
+        return 0;
+    }
     /* active and passive checks combine: eligible only when neither
        says down; a stale helper's results are ignored */
     if (!pick->ignore_health

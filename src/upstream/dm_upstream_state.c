@@ -18,7 +18,7 @@
 #include <dm_process.h>
 
 /* 2: the health check fields of the peer record */
-#define DM_UPSTREAM_STATE_VERSION 2
+#define DM_UPSTREAM_STATE_VERSION 3
 /* Virtual size: memfd pages are only backed once touched. */
 #define DM_UPSTREAM_STATE_SIZE (64 * 1024 * 1024)
 #define DM_UPSTREAM_BUCKETS    4096

@@ -51,7 +51,15 @@ typedef struct {
     uint64_t hc_failed; /* probes that failed (metrics) */
     uint64_t hc_downs;  /* UP -> DOWN transitions (metrics) */
     uint64_t hc_ups;    /* DOWN -> UP transitions (metrics) */
+    /* server NAME resolve: the address of this slot, written by the
+       helper (a sequence count, odd while it writes), 0 bytes: empty */
+    uint32_t dyn_seq;
+    uint32_t dyn_len;
+    uint8_t dyn_addr[32];
 } dm_upstream_peer_state_t;
+
+/* Addresses one `server NAME resolve` line may take (a peer slot each). */
+#define DM_UPSTREAM_RESOLVE_SLOTS 8
 
 /* hc_flags: the record was set up by a health check (initial= applied) */
 #define DM_UPSTREAM_HC_INIT 0x01
@@ -86,6 +94,13 @@ typedef struct {
     unsigned backup:1;               /* used only when no primary is eligible */
     unsigned down:1;                 /* marked down in the configuration */
     unsigned drain:1;                /* drain: keeps bound sessions, no new */
+    unsigned srv:1;                  /* resolve service=: host is the SRV
+                                        name, ports come from its records */
+    unsigned resolve:1;              /* one slot of a `resolve` server:
+                                        its address comes from the zone */
+    dm_str_t host;                   /* resolve: the name to query */
+    dm_str_t service;                /* resolve service=NAME */
+    in_port_t port;                  /* resolve: the port of its addresses */
 } dm_upstream_peer_t;
 
 /* A point of the consistent-hash ring. */
