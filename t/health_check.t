@@ -43,6 +43,26 @@
 #      on the same port: DOWN then UP are logged, wrk reports no non-2xx
 #      response and no socket error, and the restarted backend serves
 #      again.
+#   6. TLS probes (the test PKI of t/lib/Doorman/TLS.pm; TLS backends
+#      with its backend.test / 127.0.0.1 certificate; skipped without
+#      openssl or curl): `health_check interval=300ms fall=2 rise=2
+#      uri=/healthz type=http ssl verify=on trusted_certificate=CA
+#      sni=backend.test` + proxy_pass https://... (proxy_ssl_verify off):
+#      /healthz is probed over TLS and answers 200, no failed probe and no
+#      DOWN line over ~1.6 s, requests 200; the same with
+#      trusted_certificate= the rogue CA: DOWN within ~2 s of the start, at
+#      warn, the reason naming SSL / the certificate, "2 of 2 checks", no
+#      probe got as far as HTTP, requests 502/503, never UP; `type=tls`
+#      (handshake only, verified with the test CA): UP, no HTTP request
+#      reaches its backend, requests 200.
+#   7. all_down: two upstreams of the same two plain backends,
+#      `health_check interval=300ms fall=2 rise=2 uri=/healthz` with
+#      all_down=try_all and with the default (fail): both backends answer
+#      500 on /healthz: the four DOWN lines; then 10 requests through the
+#      try_all upstream are all 200, served by the backends (their other
+#      paths still answer 200), while 5 through the fail upstream are all
+#      502/503 and reach no backend; no UP line meanwhile. /healthz back
+#      to 200: the four UP lines, and the fail upstream serves again.
 #
 # `server NAME resolve` (DNS) is t/resolve.t.
 
@@ -58,6 +78,7 @@ use Time::HiRes qw(time sleep);
 
 use Doorman::Test;
 use Doorman::HTTP;
+use Doorman::TLS qw(make_pki have_tools);
 
 my $T0 = time;
 alarm 150;    # the harness's ALRM handler kills what the test started
@@ -637,6 +658,204 @@ EOF
         '4: ... and is UP under the new master';
     $u->stop;
     note sprintf 'part 4 done at %.1f s', time - $T0;
+}
+
+# ===========================================================================
+# 6. TLS probes: type=http over TLS with verification, a CA that does not
+#    sign the backend's certificate, and type=tls (handshake only)
+
+SKIP: {
+    my $k = Doorman::Test->new;
+    my @missing = have_tools($k);
+    skip "not installed: @missing", 19 if @missing;
+    my %f = %{ make_pki($k, ocsp => 0) };
+    my ($CA, $RCA) = @f{qw(ca_crt rogue_ca_crt)};
+    # three TLS backends with the same backend.test / 127.0.0.1 certificate
+    # from the test CA, one per upstream (each log holds its own probes)
+    my %bp;
+    for my $n (qw(tok tbad ths)) {
+        $bp{$n} = start_backend($k, name => $n, tls_cert => $f{backend_crt},
+            tls_key => $f{backend_key});
+    }
+    my $hc = 'interval=300ms fall=2 rise=2';
+    my $tls = 'verify=on sni=backend.test';
+    my $t0 = time;
+    start($k, <<"EOF", $k->port_n(1));
+worker_processes 1;
+error_log logs/error.log info;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    proxy_connect_timeout 2s;
+    upstream tls_ok {
+        server 127.0.0.1:$bp{tok};
+        health_check $hc uri=/healthz type=http ssl $tls trusted_certificate=$CA;
+    }
+    upstream tls_bad {
+        server 127.0.0.1:$bp{tbad};
+        health_check $hc uri=/healthz type=http ssl $tls trusted_certificate=$RCA;
+    }
+    upstream tls_hs {
+        server 127.0.0.1:$bp{ths};
+        health_check $hc type=tls $tls trusted_certificate=$CA;
+    }
+    server {
+        listen 127.0.0.1:%%PORT_1%%;
+        proxy_ssl_verify off;
+        location /ok/ { proxy_pass https://tls_ok; }
+        location /bad/ { proxy_pass https://tls_bad; }
+        location /hs/ { proxy_pass https://tls_hs; }
+    }
+}
+EOF
+    my $KP = $k->port_n(1);
+    my %a = map { $_ => "127.0.0.1:$bp{$_}" } keys %bp;
+
+    # the rogue CA: the handshake fails, the server is DOWN
+    my $line = wait_transition($k, 'tls_bad', $a{tbad}, 'DOWN', 0, 4);
+    my $took = time - $t0;
+    ok $line, sprintf '6: trusted_certificate=<rogue CA>: "upstream tls_bad: '
+        . 'server %s is DOWN" logged (%.2f s after the start)', $a{tbad}, $took;
+    ok $took <= 2.5, sprintf '6: ... within ~2 s of doorman starting'
+        . ' (%.2f s <= 2.5 s, the start included)', $took;
+    like $line, qr/\[warn\]/, '6: ... at warn';
+    like $line, qr/DOWN \(.*(?:SSL|certificate|verif)/i,
+        '6: ... the reason names the certificate / SSL';
+    like $line, qr/2 of 2 checks\)/, '6: ... "2 of 2 checks"';
+    note "6: $line";
+    is scalar(probes($k, 'tbad')), 0,
+        '6: ... no probe reached HTTP on that backend (the handshake failed)';
+    my @st;
+    push @st, direct($k, $KP, "/bad/$_") for 1 .. 3;
+    is scalar(grep { $_ == 502 || $_ == 503 } @st), 3,
+        "6: requests through tls_bad (all_down=fail): 502/503 (@st)";
+
+    # the test CA: the server stays UP for ~1.5 s of probes
+    my $w0 = time;
+    sleep 1.6 - ($w0 - $t0) if $w0 - $t0 < 1.6;
+    $k->wait_for(sub { probes($k, 'tok', 0, 200) >= 3 }, timeout => 1.5);
+    my $okp = probes($k, 'tok', 0, 200);
+    ok $okp >= 3, "6: tls_ok: /healthz probed over TLS ($okp probes, 200)";
+    is scalar(transitions($k, 'tls_ok', $a{tok}, 0, 'DOWN')), 0,
+        '6: tls_ok (verify=on, the test CA, sni=backend.test): no DOWN line'
+        or diag $k->error_log_since(0);
+    my @failed = grep { /health check of server \Q$a{tok}\E failed/ }
+        split /\n/, $k->error_log_since(0);
+    is scalar(@failed), 0, '6: ... no failed probe of it' or diag "@failed";
+    my ($ok, $by, $errs) = spread($k, $KP, '/ok/r', 5);
+    is $ok, 5, '6: ... requests through it: 200' or diag "@$errs";
+    is $by->{tok} // 0, 5, '6: ... served by the TLS backend'
+        or diag explain $by;
+
+    # type=tls: the handshake alone (verified), no HTTP request
+    my $hsn = () = grep { /health check of server \Q$a{ths}\E failed/ }
+        split /\n/, $k->error_log_since(0);
+    is scalar(transitions($k, 'tls_hs', $a{ths}, 0, 'DOWN')), 0,
+        '6: type=tls (verify=on, the test CA): no DOWN line';
+    is $hsn, 0, '6: ... no failed probe of it';
+    is scalar(blog($k, 'ths')), 0,
+        '6: ... its probes send no HTTP request (handshake only)';
+    ($ok, $by, $errs) = spread($k, $KP, '/hs/r', 5);
+    is $ok, 5, '6: ... requests through it: 200' or diag "@$errs";
+    is $by->{ths} // 0, 5, '6: ... served by its backend' or diag explain $by;
+    is scalar(transitions($k, 'tls_bad', $a{tbad}, 0, 'UP')), 0,
+        '6: tls_bad never comes UP';
+    $k->stop;
+    note sprintf 'part 6 done at %.1f s', time - $T0;
+}
+
+# ===========================================================================
+# 7. all_down=try_all against the default all_down=fail
+
+{
+    my $v = Doorman::Test->new;
+    my ($pE1) = start_backend($v, name => 'e1');
+    my ($pE2) = start_backend($v, name => 'e2');
+    my $hc = 'interval=300ms fall=2 rise=2 uri=/healthz';
+    start($v, <<"EOF", $v->port_n(1));
+worker_processes 1;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    proxy_connect_timeout 2s;
+    upstream all_try {
+        server 127.0.0.1:$pE1;
+        server 127.0.0.1:$pE2;
+        health_check $hc all_down=try_all;
+    }
+    upstream all_fail {
+        server 127.0.0.1:$pE1;
+        server 127.0.0.1:$pE2;
+        health_check $hc;
+    }
+    server {
+        listen 127.0.0.1:%%PORT_1%%;
+        location /try/ { proxy_pass http://all_try; }
+        location /fail/ { proxy_pass http://all_fail; }
+    }
+}
+EOF
+    my $VP = $v->port_n(1);
+    my @addr = ("127.0.0.1:$pE1", "127.0.0.1:$pE2");
+    my ($ok, $by, $errs) = spread($v, $VP, '/fail/warm', 4);
+    is $ok, 4, '7: both upstreams serve while the backends are healthy'
+        or diag "@$errs";
+
+    my $from = $v->log_offset;
+    is direct($v, $_, '/control/health/500'), 200,
+        "7: backend on port $_ answers 500 on /healthz" for $pE1, $pE2;
+    my $flip = time;
+    my @down;
+    for my $up (qw(all_try all_fail)) {
+        for my $ad (@addr) {
+            my $l = wait_transition($v, $up, $ad, 'DOWN', $from, 3);
+            ok $l, "7: upstream $up: server $ad is DOWN";
+            push @down, $l;
+        }
+    }
+    note sprintf '7: all four DOWN lines within %.2f s', time - $flip;
+
+    my $since = time;
+    ($ok, $by, $errs) = spread($v, $VP, '/try/all-down', 10);
+    is $ok, 10, '7: every server DOWN, all_down=try_all: 10 requests, all 200'
+        or diag "@$errs";
+    is +($by->{e1} // 0) + ($by->{e2} // 0), 10,
+        '7: ... served by the backends' or diag explain $by;
+    # (each backend logs a request right after answering it: a short
+    # bounded wait)
+    my $got = sub {
+        return scalar(client_reqs($v, 'e1', '/try/', $since))
+            + scalar(client_reqs($v, 'e2', '/try/', $since));
+    };
+    $v->wait_for(sub { $got->() >= 10 }, timeout => 1);
+    is $got->(), 10, "7: ... the backends' logs have them";
+
+    $since = time;
+    my @st;
+    push @st, direct($v, $VP, "/fail/all-down$_") for 1 .. 5;
+    is scalar(grep { $_ == 502 || $_ == 503 } @st), 5,
+        "7: the default all_down=fail: 5 requests, all 502/503 (@st)";
+    sleep 0.2;    # (as above: a request that did reach one is logged)
+    is scalar(client_reqs($v, 'e1', '/fail/', $since))
+        + scalar(client_reqs($v, 'e2', '/fail/', $since)), 0,
+        '7: ... none reached a backend';
+    my @up = map { my $u = $_; map { transitions($v, $u, $_, $from, 'UP') } @addr }
+        qw(all_try all_fail);
+    is scalar(@up), 0, '7: no UP line while /healthz fails (try_all does '
+        . 'not mark the servers UP)' or diag join "\n", @up;
+
+    # healed: UP again in both, and all_fail serves again
+    $from = $v->log_offset;
+    is direct($v, $_, '/control/health/200'), 200,
+        "7: backend on port $_ answers 200 on /healthz again" for $pE1, $pE2;
+    for my $up (qw(all_try all_fail)) {
+        ok wait_transition($v, $up, $_, 'UP', $from, 3),
+            "7: upstream $up: server $_ is UP again" for @addr;
+    }
+    ($ok, $by, $errs) = spread($v, $VP, '/fail/healed', 6);
+    is $ok, 6, '7: all_fail serves again' or diag "@$errs";
+    $v->stop;
+    note sprintf 'part 7 done at %.1f s', time - $T0;
 }
 
 note sprintf 'total %.1f s', time - $T0;
