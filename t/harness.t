@@ -333,7 +333,9 @@ EOF
     skip 'this doorman does not serve yet', 10
         if !$ok && $@ =~ /only checks configurations/;
     ok $ok, 'run: the real doorman (master and workers) serves' or diag $@;
-    $rt->wait_for(sub { $rt->worker_pids == 2 });
+    # a child just forked still shows the master's title until it sets
+    # its own: wait for the helper's too, not only for two workers
+    $rt->wait_for(sub { $rt->worker_pids == 2 && $rt->helper_pid });
     skip 'this doorman has no master process yet', 9
         if $rt->error_log =~ /master process is not built yet/;
     my @w = $rt->worker_pids;

@@ -163,35 +163,27 @@ dm_http_proxy_var_xff(dm_variable_env_t *env, dm_variable_value_t *v,
 dm_int_t
 dm_http_proxy_variables_add(dm_conf_t *cf)
 {
-    static const struct {
-        const char *name;
-        dm_variable_get_pt get;
-        uintptr_t data;
-    } vars[] = {
-        {"upstream_addr", dm_http_proxy_var_upstream, DM_PXV_ADDR},
-        {"upstream_status", dm_http_proxy_var_upstream, DM_PXV_STATUS},
-        {"upstream_connect_time", dm_http_proxy_var_upstream, DM_PXV_CONNECT},
-        {"upstream_header_time", dm_http_proxy_var_upstream, DM_PXV_HEADER},
-        {"upstream_response_time", dm_http_proxy_var_upstream, DM_PXV_RESPONSE},
-        {"upstream_bytes_received", dm_http_proxy_var_upstream, DM_PXV_BYTES},
-        {"proxy_host", dm_http_proxy_var_host, 0},
-        {"proxy_add_x_forwarded_for", dm_http_proxy_var_xff, 0},
+#define DM_PXV(name, get, data)                                                \
+    {                                                                          \
+        name, get, data, DM_VAR_NOCACHEABLE                                    \
+    }
+    static const dm_variable_decl_t vars[] = {
+        DM_PXV("upstream_addr", dm_http_proxy_var_upstream, DM_PXV_ADDR),
+        DM_PXV("upstream_status", dm_http_proxy_var_upstream, DM_PXV_STATUS),
+        DM_PXV("upstream_connect_time", dm_http_proxy_var_upstream,
+               DM_PXV_CONNECT),
+        DM_PXV("upstream_header_time", dm_http_proxy_var_upstream,
+               DM_PXV_HEADER),
+        DM_PXV("upstream_response_time", dm_http_proxy_var_upstream,
+               DM_PXV_RESPONSE),
+        DM_PXV("upstream_bytes_received", dm_http_proxy_var_upstream,
+               DM_PXV_BYTES),
+        DM_PXV("proxy_host", dm_http_proxy_var_host, 0),
+        DM_PXV("proxy_add_x_forwarded_for", dm_http_proxy_var_xff, 0),
     };
+#undef DM_PXV
     dm_http_core_main_conf_t *cmcf =
         dm_http_conf_get_main(cf->ctx, dm_http_core_module);
-    dm_variable_t *v;
-    dm_str_t name;
-    dm_uint_t i;
 
-    for (i = 0; i < dm_nelems(vars); i++) {
-        name.data = (u_char *) vars[i].name;
-        name.len = strlen(vars[i].name);
-        v = dm_variable_add(cf, &cmcf->variables, &name, DM_VAR_NOCACHEABLE);
-        if (v == NULL) {
-            return DM_ERROR;
-        }
-        v->get = vars[i].get;
-        v->data = vars[i].data;
-    }
-    return DM_OK;
+    return dm_variable_add_table(cf, &cmcf->variables, vars, dm_nelems(vars));
 }

@@ -153,31 +153,15 @@ dm_proxy_protocol_var_tlv(dm_variable_env_t *env, dm_variable_value_t *v,
 dm_int_t
 dm_proxy_protocol_variables_add(dm_conf_t *cf, dm_variable_registry_t *reg)
 {
-    static const char *const names[] = {
-        [DM_PP_VAR_ADDR] = "proxy_protocol_addr",
-        [DM_PP_VAR_PORT] = "proxy_protocol_port",
-        [DM_PP_VAR_SERVER_ADDR] = "proxy_protocol_server_addr",
-        [DM_PP_VAR_SERVER_PORT] = "proxy_protocol_server_port",
+    static const dm_variable_decl_t vars[] = {
+        {"proxy_protocol_addr", dm_proxy_protocol_var, DM_PP_VAR_ADDR, 0},
+        {"proxy_protocol_port", dm_proxy_protocol_var, DM_PP_VAR_PORT, 0},
+        {"proxy_protocol_server_addr", dm_proxy_protocol_var,
+         DM_PP_VAR_SERVER_ADDR, 0},
+        {"proxy_protocol_server_port", dm_proxy_protocol_var,
+         DM_PP_VAR_SERVER_PORT, 0},
+        {"proxy_protocol_tlv_", dm_proxy_protocol_var_tlv, 0, DM_VAR_PREFIX},
     };
-    static const dm_str_t tlv = dm_string("proxy_protocol_tlv_");
-    dm_variable_t *v;
-    dm_str_t name;
-    dm_uint_t i;
 
-    for (i = 0; i < dm_nelems(names); i++) {
-        name.data = (u_char *) names[i];
-        name.len = strlen(names[i]);
-        v = dm_variable_add(cf, reg, &name, 0);
-        if (v == NULL) {
-            return DM_ERROR;
-        }
-        v->get = dm_proxy_protocol_var;
-        v->data = i;
-    }
-    v = dm_variable_add(cf, reg, &tlv, DM_VAR_PREFIX);
-    if (v == NULL) {
-        return DM_ERROR;
-    }
-    v->get = dm_proxy_protocol_var_tlv;
-    return DM_OK;
+    return dm_variable_add_table(cf, reg, vars, dm_nelems(vars));
 }

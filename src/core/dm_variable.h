@@ -20,6 +20,13 @@ dm_variable_t *dm_variable_add(dm_conf_t *cf, dm_variable_registry_t *reg,
                                const dm_str_t *name, dm_uint_t flags);
 
 /*
+ * Declares every variable of a table of n entries (dm_variable_add on
+ * each, then its getter and data). Returns DM_OK or DM_ERROR (logged).
+ */
+dm_int_t dm_variable_add_table(dm_conf_t *cf, dm_variable_registry_t *reg,
+                               const dm_variable_decl_t *t, dm_uint_t n);
+
+/*
  * The index of a variable the configuration uses (name without '$').
  * Unknown names are accepted here and checked by dm_variable_finalize,
  * since a later directive may declare them (a map after its use).

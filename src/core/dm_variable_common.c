@@ -127,17 +127,32 @@ dm_variable_capture(dm_variable_env_t *env, dm_variable_value_t *v, uintptr_t n)
     return DM_OK;
 }
 
-typedef struct {
-    const char *name;
-    dm_variable_get_pt get;
-    uintptr_t data;
-    dm_uint_t flags;
-} dm_variable_common_t;
+
+dm_int_t
+dm_variable_add_table(dm_conf_t *cf, dm_variable_registry_t *reg,
+                      const dm_variable_decl_t *t, dm_uint_t n)
+{
+    dm_variable_t *v;
+    dm_str_t name;
+    dm_uint_t i;
+
+    for (i = 0; i < n; i++) {
+        name.data = (u_char *) t[i].name;
+        name.len = strlen(t[i].name);
+        v = dm_variable_add(cf, reg, &name, t[i].flags);
+        if (v == NULL) {
+            return DM_ERROR;
+        }
+        v->get = t[i].get;
+        v->data = t[i].data;
+    }
+    return DM_OK;
+}
 
 dm_int_t
 dm_variable_add_common(dm_conf_t *cf, dm_variable_registry_t *reg)
 {
-    const dm_variable_common_t common[] = {
+    const dm_variable_decl_t common[] = {
         {"remote_addr", dm_variable_remote_addr, 0, 0},
         {"remote_port", dm_variable_remote_port, 0, 0},
         {"server_addr", dm_variable_server_addr, 0, 0},
@@ -157,15 +172,8 @@ dm_variable_add_common(dm_conf_t *cf, dm_variable_registry_t *reg)
     dm_str_t name;
     dm_uint_t i;
 
-    for (i = 0; i < dm_nelems(common); i++) {
-        name.data = (u_char *) common[i].name;
-        name.len = strlen(common[i].name);
-        v = dm_variable_add(cf, reg, &name, common[i].flags);
-        if (v == NULL) {
-            return DM_ERROR;
-        }
-        v->get = common[i].get;
-        v->data = common[i].data;
+    if (dm_variable_add_table(cf, reg, common, dm_nelems(common)) != DM_OK) {
+        return DM_ERROR;
     }
     for (i = 0; i < dm_nelems(digits); i++) {
         name.data = (u_char *) digits[i];

@@ -39,6 +39,14 @@ typedef struct dm_variable_s dm_variable_t;
 typedef dm_int_t (*dm_variable_get_pt)(dm_variable_env_t *env,
                                        dm_variable_value_t *v, uintptr_t data);
 
+/* One entry of a module's table of variables (dm_variable_add_table). */
+typedef struct {
+    const char *name;       /* without the '$' */
+    dm_variable_get_pt get; /* its getter */
+    uintptr_t data;         /* the getter's argument */
+    dm_uint_t flags;        /* DM_VAR_* */
+} dm_variable_decl_t;
+
 struct dm_variable_s {
     dm_str_t name;          /* without the '$', as declared */
     dm_variable_get_pt get; /* the getter */

@@ -61,7 +61,7 @@ dm_http_ssl_merge_srv_conf(dm_conf_t *cf, void *parent, void *child)
     dm_ssl_srv_conf_t *conf = child;
     char *rv;
 
-    rv = dm_ssl_srv_conf_merge(cf, parent, conf, NULL, &dm_ssl_alpn_http);
+    rv = dm_ssl_srv_conf_merge(cf, parent, conf, &dm_ssl_alpn_http);
     if (rv == DM_CONF_OK && conf->ctx) {
         dm_ssl_set_sni(conf->ctx, dm_http_ssl_sni);
     }
@@ -80,9 +80,6 @@ dm_http_ssl_preconfiguration(dm_conf_t *cf)
 char *
 dm_http_ssl_check_listen(dm_conf_t *cf, dm_http_addr_t *addr)
 {
-    dm_http_core_srv_conf_t **s = addr->servers.elts;
-    dm_uint_t i;
-
     if (!addr->ssl) {
         return DM_CONF_OK;
     }
@@ -93,9 +90,6 @@ dm_http_ssl_check_listen(dm_conf_t *cf, dm_http_addr_t *addr)
                      DM_STR_ARG(addr->default_server->file),
                      (unsigned long) addr->default_server->line);
         return DM_CONF_ERROR;
-    }
-    for (i = 0; i < addr->servers.nelts; i++) {
-        dm_http_ssl_conf(s[i])->server = s[i];
     }
     return DM_CONF_OK;
 }
@@ -164,8 +158,6 @@ dm_http_ssl_check(dm_http_request_t *r, dm_http_core_srv_conf_t *cscf)
     dm_connection_t *c = r->connection;
     dm_ssl_connection_t *sc = c->ssl;
     dm_ssl_srv_conf_t *conf = dm_http_ssl_conf(cscf);
-    X509 *cert;
-    long rc;
 
     if (conf->verify == DM_SSL_VERIFY_OFF) {
         return 0;
@@ -181,24 +173,5 @@ dm_http_ssl_check(dm_http_request_t *r, dm_http_core_srv_conf_t *cscf)
         /* a new connection, with a full handshake, is what it needs */
         return 421;
     }
-    cert = SSL_get1_peer_certificate(sc->ssl);
-    rc = SSL_get_verify_result(sc->ssl);
-    if (cert) {
-        X509_free(cert);
-        if (rc != X509_V_OK
-            && !(conf->verify == DM_SSL_VERIFY_OPTIONAL_NO_CA
-                 && dm_ssl_verify_error_no_ca(rc))) {
-            dm_log_error(DM_LOG_INFO, c->log, 0,
-                         "client SSL certificate verify error: (%ld:%s)", rc,
-                         X509_verify_cert_error_string(rc));
-            return 495;
-        }
-        return 0;
-    }
-    if (conf->verify == DM_SSL_VERIFY_ON) {
-        dm_log_error(DM_LOG_INFO, c->log, 0,
-                     "client sent no required SSL certificate");
-        return 496;
-    }
-    return 0;
+    return dm_ssl_verify_client(c, conf);
 }

@@ -246,7 +246,9 @@ dm_ssl_session_foreign(dm_connection_t *c, dm_ssl_srv_conf_t *conf)
     return 1;
 }
 
-int
+/* A verification result (X509_V_ERR_*) that only says the issuer is
+   unknown or untrusted: what ssl_verify_client optional_no_ca accepts. */
+static int
 dm_ssl_verify_error_no_ca(long rc)
 {
     return rc == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT
@@ -255,6 +257,38 @@ dm_ssl_verify_error_no_ca(long rc)
            || rc == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
            || rc == X509_V_ERR_CERT_UNTRUSTED
            || rc == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE;
+}
+
+dm_uint_t
+dm_ssl_verify_client(dm_connection_t *c, dm_ssl_srv_conf_t *conf)
+{
+    dm_ssl_connection_t *sc = c->ssl;
+    X509 *cert;
+    long rc;
+
+    if (conf->verify == DM_SSL_VERIFY_OFF) {
+        return 0;
+    }
+    cert = SSL_get1_peer_certificate(sc->ssl);
+    rc = SSL_get_verify_result(sc->ssl);
+    if (cert) {
+        X509_free(cert);
+        if (rc != X509_V_OK
+            && !(conf->verify == DM_SSL_VERIFY_OPTIONAL_NO_CA
+                 && dm_ssl_verify_error_no_ca(rc))) {
+            dm_log_error(DM_LOG_INFO, c->log, 0,
+                         "client SSL certificate verify error: (%ld:%s)", rc,
+                         X509_verify_cert_error_string(rc));
+            return 495;
+        }
+        return 0;
+    }
+    if (conf->verify == DM_SSL_VERIFY_ON) {
+        dm_log_error(DM_LOG_INFO, c->log, 0,
+                     "client sent no required SSL certificate");
+        return 496;
+    }
+    return 0;
 }
 
 static dm_int_t

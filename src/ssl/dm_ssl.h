@@ -77,14 +77,11 @@ typedef struct {
     dm_str_t stapling_file;           /* ssl_stapling_file */
 
     /* built by dm_ssl_srv_conf_merge */
-    struct ssl_ctx_st *ctx;           /* NULL when the server has no pair */
-    dm_ssl_ticket_key_t *ticket_keys; /* from the files: [0] encrypts */
-    dm_uint_t nticket_keys;
-    u_char sid_ctx[32]; /* the session id context */
+    struct ssl_ctx_st *ctx; /* NULL when the server has no pair */
+    u_char sid_ctx[32];     /* the session id context */
     size_t sid_ctx_len;
     u_char *ocsp; /* the stapled OCSP response (DER) */
     size_t ocsp_len;
-    void *server; /* the engine's server structure */
 } dm_ssl_srv_conf_t;
 
 /*
@@ -126,13 +123,11 @@ dm_ssl_srv_conf_t *dm_ssl_srv_conf_create(dm_conf_t *cf);
  * at least one certificate pair, builds its context: protocols, ciphers,
  * conf commands, certificates and keys (paths relative to the
  * configuration's directory), client verification, stapling, session
- * cache and tickets, and ALPN (alpn may be NULL: none offered). `server`
- * is the engine's server structure, for SNI. Returns DM_CONF_OK or an
- * error after dm_conf_log_error.
+ * cache and tickets, and ALPN (alpn may be NULL: none offered). Returns
+ * DM_CONF_OK or an error after dm_conf_log_error.
  */
 char *dm_ssl_srv_conf_merge(dm_conf_t *cf, dm_ssl_srv_conf_t *prev,
-                            dm_ssl_srv_conf_t *conf, void *server,
-                            const dm_ssl_alpn_t *alpn);
+                            dm_ssl_srv_conf_t *conf, const dm_ssl_alpn_t *alpn);
 
 /*
  * The SNI hook of an engine: for a connection and the name the client
@@ -165,10 +160,12 @@ void dm_ssl_conf_error(dm_conf_t *cf, const char *fmt, const char *arg);
 int dm_ssl_session_foreign(dm_connection_t *c, dm_ssl_srv_conf_t *conf);
 
 /*
- * A verification result (X509_V_ERR_*) that only says the issuer is
- * unknown or untrusted: what ssl_verify_client optional_no_ca accepts.
+ * After the handshake, what ssl_verify_client of conf says of the
+ * client's certificate: 0 (acceptable, or no verification), 495 (it
+ * failed verification; optional_no_ca lets an unknown issuer pass), or
+ * 496 (none sent where one is required), nginx's codes. Logged at info.
  */
-int dm_ssl_verify_error_no_ca(long rc);
+dm_uint_t dm_ssl_verify_client(dm_connection_t *c, dm_ssl_srv_conf_t *conf);
 
 /*
  * A new context for `method` (TLS_server_method(), TLS_client_method()),

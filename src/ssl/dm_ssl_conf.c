@@ -123,8 +123,7 @@ dm_ssl_srv_conf_create(dm_conf_t *cf)
 
 char *
 dm_ssl_srv_conf_merge(dm_conf_t *cf, dm_ssl_srv_conf_t *prev,
-                      dm_ssl_srv_conf_t *conf, void *server,
-                      const dm_ssl_alpn_t *alpn)
+                      dm_ssl_srv_conf_t *conf, const dm_ssl_alpn_t *alpn)
 {
     dm_uint_t ncert, nkey;
 
@@ -157,7 +156,6 @@ dm_ssl_srv_conf_merge(dm_conf_t *cf, dm_ssl_srv_conf_t *prev,
     dm_conf_merge_value(conf->verify_depth, prev->verify_depth, 1);
     dm_conf_merge_value(conf->stapling, prev->stapling, 0);
     dm_conf_merge_str_value(conf->stapling_file, prev->stapling_file, "");
-    conf->server = server;
 
     ncert = conf->certificates ? conf->certificates->nelts : 0;
     nkey = conf->certificate_keys ? conf->certificate_keys->nelts : 0;

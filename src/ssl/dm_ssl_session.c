@@ -782,10 +782,6 @@ dm_ssl_tkeys_cleanup(void *data)
     if (sc->keys) {
         OPENSSL_cleanse(sc->keys, sc->nkeys * sizeof(dm_ssl_tkey_t));
     }
-    if (sc->conf->ticket_keys) {
-        OPENSSL_cleanse(sc->conf->ticket_keys,
-                        sc->nkeys * sizeof(dm_ssl_ticket_key_t));
-    }
 }
 
 /* Reads one key file into *k. DM_OK, or DM_ERROR after logging (the
@@ -855,13 +851,11 @@ dm_ssl_tkeys_load(dm_conf_t *cf, dm_ssl_session_ctx_t *sc)
     dm_uint_t i, n = conf->ticket_key_files->nelts;
 
     sc->keys = dm_pcalloc(cf->pool, n * sizeof(dm_ssl_tkey_t));
-    conf->ticket_keys = dm_pcalloc(cf->pool, n * sizeof(dm_ssl_ticket_key_t));
     cln = dm_pool_cleanup_add(cf->pool, 0);
-    if (sc->keys == NULL || conf->ticket_keys == NULL || cln == NULL) {
+    if (sc->keys == NULL || cln == NULL) {
         return DM_ERROR;
     }
     sc->nkeys = n;
-    conf->nticket_keys = n;
     /* the pool's memory is wiped of the keys when it goes */
     cln->handler = dm_ssl_tkeys_cleanup;
     cln->data = sc;
@@ -869,7 +863,6 @@ dm_ssl_tkeys_load(dm_conf_t *cf, dm_ssl_session_ctx_t *sc)
         if (dm_ssl_tkey_read(cf, &files[i], &sc->keys[i]) != DM_OK) {
             return DM_ERROR;
         }
-        conf->ticket_keys[i] = sc->keys[i].k;
     }
     return DM_OK;
 }

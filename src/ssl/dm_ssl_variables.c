@@ -213,36 +213,19 @@ dm_ssl_var_verify(dm_variable_env_t *env, dm_variable_value_t *v,
 dm_int_t
 dm_ssl_variables_add(dm_conf_t *cf, dm_variable_registry_t *reg)
 {
-    static const struct {
-        const char *name;
-        dm_variable_get_pt get;
-        uintptr_t data;
-    } vars[] = {
-        {"ssl_protocol", dm_ssl_var_string, DM_SSL_VAR_PROTOCOL},
-        {"ssl_cipher", dm_ssl_var_string, DM_SSL_VAR_CIPHER},
-        {"ssl_server_name", dm_ssl_var_string, DM_SSL_VAR_SERVER_NAME},
-        {"ssl_session_reused", dm_ssl_var_string, DM_SSL_VAR_REUSED},
-        {"ssl_session_id", dm_ssl_var_string, DM_SSL_VAR_SESSION_ID},
-        {"ssl_alpn_protocol", dm_ssl_var_string, DM_SSL_VAR_ALPN},
-        {"ssl_client_s_dn", dm_ssl_var_cert, DM_SSL_VAR_S_DN},
-        {"ssl_client_i_dn", dm_ssl_var_cert, DM_SSL_VAR_I_DN},
-        {"ssl_client_fingerprint", dm_ssl_var_cert, DM_SSL_VAR_FINGERPRINT},
-        {"ssl_client_serial", dm_ssl_var_cert, DM_SSL_VAR_SERIAL},
-        {"ssl_client_verify", dm_ssl_var_verify, 0},
+    static const dm_variable_decl_t vars[] = {
+        {"ssl_protocol", dm_ssl_var_string, DM_SSL_VAR_PROTOCOL, 0},
+        {"ssl_cipher", dm_ssl_var_string, DM_SSL_VAR_CIPHER, 0},
+        {"ssl_server_name", dm_ssl_var_string, DM_SSL_VAR_SERVER_NAME, 0},
+        {"ssl_session_reused", dm_ssl_var_string, DM_SSL_VAR_REUSED, 0},
+        {"ssl_session_id", dm_ssl_var_string, DM_SSL_VAR_SESSION_ID, 0},
+        {"ssl_alpn_protocol", dm_ssl_var_string, DM_SSL_VAR_ALPN, 0},
+        {"ssl_client_s_dn", dm_ssl_var_cert, DM_SSL_VAR_S_DN, 0},
+        {"ssl_client_i_dn", dm_ssl_var_cert, DM_SSL_VAR_I_DN, 0},
+        {"ssl_client_fingerprint", dm_ssl_var_cert, DM_SSL_VAR_FINGERPRINT, 0},
+        {"ssl_client_serial", dm_ssl_var_cert, DM_SSL_VAR_SERIAL, 0},
+        {"ssl_client_verify", dm_ssl_var_verify, 0, 0},
     };
-    dm_variable_t *v;
-    dm_str_t name;
-    dm_uint_t i;
 
-    for (i = 0; i < dm_nelems(vars); i++) {
-        name.data = (u_char *) vars[i].name;
-        name.len = strlen(vars[i].name);
-        v = dm_variable_add(cf, reg, &name, 0);
-        if (v == NULL) {
-            return DM_ERROR;
-        }
-        v->get = vars[i].get;
-        v->data = vars[i].data;
-    }
-    return DM_OK;
+    return dm_variable_add_table(cf, reg, vars, dm_nelems(vars));
 }

@@ -40,7 +40,7 @@ static char *
 dm_stream_ssl_merge_srv_conf(dm_conf_t *cf, void *parent, void *child)
 {
     /* no ALPN and no SNI switching: a stream server is chosen by address */
-    return dm_ssl_srv_conf_merge(cf, parent, child, NULL, NULL);
+    return dm_ssl_srv_conf_merge(cf, parent, child, NULL);
 }
 
 char *
@@ -64,9 +64,6 @@ static dm_int_t
 dm_stream_ssl_verify(dm_stream_session_t *s, dm_ssl_srv_conf_t *conf)
 {
     dm_connection_t *c = s->connection;
-    dm_ssl_connection_t *sc = c->ssl;
-    X509 *cert;
-    long rc;
 
     if (conf->verify == DM_SSL_VERIFY_OFF) {
         return DM_OK;
@@ -74,26 +71,7 @@ dm_stream_ssl_verify(dm_stream_session_t *s, dm_ssl_srv_conf_t *conf)
     if (dm_ssl_session_foreign(c, conf)) {
         return DM_ERROR;
     }
-    cert = SSL_get1_peer_certificate(sc->ssl);
-    rc = SSL_get_verify_result(sc->ssl);
-    if (cert) {
-        X509_free(cert);
-        if (rc != X509_V_OK
-            && !(conf->verify == DM_SSL_VERIFY_OPTIONAL_NO_CA
-                 && dm_ssl_verify_error_no_ca(rc))) {
-            dm_log_error(DM_LOG_INFO, c->log, 0,
-                         "client SSL certificate verify error: (%ld:%s)", rc,
-                         X509_verify_cert_error_string(rc));
-            return DM_ERROR;
-        }
-        return DM_OK;
-    }
-    if (conf->verify == DM_SSL_VERIFY_ON) {
-        dm_log_error(DM_LOG_INFO, c->log, 0,
-                     "client sent no required SSL certificate");
-        return DM_ERROR;
-    }
-    return DM_OK;
+    return dm_ssl_verify_client(c, conf) ? DM_ERROR : DM_OK;
 }
 
 static void
